@@ -1,0 +1,1 @@
+"""The operator console (a later issue): server-rendered pages under /console."""

@@ -1,0 +1,1 @@
+"""The `lucky` command: install, configure, run and operate a Lucky server."""

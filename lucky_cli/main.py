@@ -1,0 +1,269 @@
+"""The `lucky` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from lucky_server import __version__
+from lucky_server.auth.service import check_password_rules, normalize_username
+from lucky_server.auth.keyring import SecretsMissing, generate_secrets
+from lucky_server.clock import Clock
+from lucky_server.config import CONFIG_FILE, ConfigError, load_config, render_default_toml
+from lucky_server.core import database_for, open_core
+from lucky_server.errors import LuckyError
+from lucky_server.ops.health import check_all
+from lucky_server.storage import DatabaseError
+from lucky_server.storage.migrate import migrate as apply_migrations
+from lucky_server.storage.migrate import status as schema_status
+
+from . import output
+from .context import DataDir, require_config
+from .output import CliFailure, fail
+from .users import user_app
+
+app = typer.Typer(
+    name="lucky",
+    help="Lucky: a self-hosted instant-messaging server.\n\nExample: lucky init --data-dir ./data && lucky serve --data-dir ./data",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+app.add_typer(user_app, name="user")
+
+
+def _version(value: bool) -> None:
+    if value:
+        output.info(f"lucky {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+                                           help="Print the version and exit."),
+) -> None:
+    """Lucky: a self-hosted instant-messaging server."""
+
+
+def _overrides(database: str | None, redis: str | None, storage: str | None,
+               host: str | None = None, port: int | None = None) -> dict[str, dict[str, Any]]:
+    values: dict[str, dict[str, Any]] = {}
+    if database:
+        values.setdefault("database", {})["url"] = database
+    if redis:
+        values.setdefault("redis", {})["url"] = redis
+    if storage:
+        values.setdefault("storage", {})["url"] = storage
+    if host:
+        values.setdefault("server", {})["host"] = host
+    if port is not None:
+        values.setdefault("server", {})["port"] = port
+    return values
+
+
+@app.command()
+def init(
+    data_dir: Path = DataDir,
+    non_interactive: bool = typer.Option(False, "--non-interactive", help="Never prompt; generate what is not given."),
+    admin_username: str = typer.Option("admin", help="The first admin account's username."),
+    admin_password: Optional[str] = typer.Option(
+        None, help="Its password (8 to 128 characters). Default: prompt, or generate and print once."),
+    database: Optional[str] = typer.Option(None, help="Database URL. Default: sqlite:///<data dir>/lucky.db"),
+    redis: Optional[str] = typer.Option(None, help="Redis URL for a multi-node site. Default: none (embedded)."),
+    storage: Optional[str] = typer.Option(None, help="File storage URL (file:///path or s3://...). Default: <data dir>/files"),
+    host: Optional[str] = typer.Option(None, help="Address to listen on. Default: 127.0.0.1"),
+    port: Optional[int] = typer.Option(None, help="Port to listen on. Default: 8080"),
+) -> None:
+    """Create an instance: lucky.toml, secrets (mode 0600), the database schema and the first admin.
+
+    Running it again on an initialized folder changes nothing.
+
+    Example: lucky init --data-dir ./data --non-interactive --admin-username admin --admin-password 'long secret'
+    """
+    if (data_dir / CONFIG_FILE).exists():
+        output.ok(f"{data_dir} is already initialized; nothing changed")
+        return
+    values = _overrides(database, redis, storage, host, port)
+    config = load_config(data_dir, overrides=values)  # validates the flags before anything is written
+    generated = False
+    if admin_password is None:
+        if not non_interactive and output.stdin_is_interactive():
+            admin_password = typer.prompt(f"Password for {admin_username}", hide_input=True,
+                                          confirmation_prompt=True)
+        else:
+            admin_password = secrets.token_urlsafe(12)
+            generated = True
+    normalize_username(admin_username)
+    check_password_rules(admin_password, "--admin-password")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    created = generate_secrets(config.secrets_dir)
+
+    async def setup() -> tuple[int, bool]:
+        db = database_for(config)
+        await db.open()
+        try:
+            applied = await apply_migrations(db, Clock().now_ms())
+        finally:
+            await db.close()
+        async with open_core(config) as core:
+            try:
+                await core.users.by_username(admin_username)
+                return len(applied), False  # a node joining a database that has its admin
+            except LuckyError:
+                await core.auth.create_user(admin_username, admin_password, None, is_admin=True)
+                return len(applied), True
+
+    applied, admin_created = asyncio.run(setup())
+    text = render_default_toml(values)
+    tmp = data_dir / f".{CONFIG_FILE}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, data_dir / CONFIG_FILE)
+    output.ok(f"wrote {data_dir / CONFIG_FILE}")
+    if created:
+        output.ok(f"generated secrets in {config.secrets_dir} ({', '.join(created)}; mode 0600)")
+    output.ok(f"database {database_for(config).description}: {applied} migration(s) applied")
+    if admin_created:
+        output.ok(f"created admin {admin_username!r}")
+        if generated:
+            output.info(f"admin password (shown once, store it now): {admin_password}")
+    else:
+        output.ok(f"admin {admin_username!r} already exists in the database; left as it was")
+    output.info(f"next: lucky serve --data-dir {data_dir}")
+
+
+@app.command()
+def serve(
+    data_dir: Path = DataDir,
+    host: Optional[str] = typer.Option(None, help="Address to listen on (overrides server.host)."),
+    port: Optional[int] = typer.Option(None, help="Port (overrides server.port; 0 picks a free one)."),
+    node_id: Optional[str] = typer.Option(None, "--node-id", help="This node's name in a multi-node site."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Serve HTTP and WebSocket until SIGTERM or SIGINT, then drain and exit.
+
+    Logs `listening on http://HOST:PORT` when ready.
+
+    Example: lucky serve --data-dir ./data --host 0.0.0.0 --port 8080
+    """
+    overrides = _overrides(None, None, None, host, port)
+    if port == 0:
+        overrides["server"]["port"] = 1  # validated as a real port; the runner binds port 0
+    if node_id:
+        overrides.setdefault("server", {})["node_id"] = node_id
+    config = require_config(data_dir, overrides)
+    if port == 0:
+        import dataclasses
+
+        config = dataclasses.replace(config, server=dataclasses.replace(config.server, port=0))
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    from lucky_server.runner import install_event_loop, serve as run_server
+
+    install_event_loop()
+    asyncio.run(run_server(config))
+
+
+@app.command()
+def migrate(data_dir: Path = DataDir) -> None:
+    """Apply pending database migrations (safe to run on every upgrade and on every node).
+
+    Example: lucky migrate --data-dir ./data
+    """
+    config = require_config(data_dir)
+
+    async def go() -> tuple[int, int]:
+        db = database_for(config)
+        await db.open()
+        try:
+            applied = await apply_migrations(db, Clock().now_ms())
+            state = await schema_status(db)
+            return len(applied), state.current
+        finally:
+            await db.close()
+
+    applied, version = asyncio.run(go())
+    if applied:
+        output.ok(f"applied {applied} migration(s); schema is at v{version}")
+    else:
+        output.ok(f"schema is at v{version}; nothing to apply")
+
+
+@app.command()
+def doctor(data_dir: Path = DataDir) -> None:
+    """Check every configured backend (database, Redis, file storage) and print a table.
+
+    Exits 1 if any check fails.
+
+    Example: lucky doctor --data-dir ./data
+    """
+    config = require_config(data_dir)
+
+    async def go() -> list[Any]:
+        db = database_for(config)
+        try:
+            await db.open()
+        except DatabaseError:
+            pass  # the database check below reports it
+        try:
+            return await check_all(config, db)
+        finally:
+            await db.close()
+
+    checks = asyncio.run(go())
+    rows = [[c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.target, c.detail, f"{c.seconds * 1000:.0f} ms"]
+            for c in checks]
+    output.table(f"lucky doctor: {data_dir}", ["backend", "status", "where", "detail", "time"], rows)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise fail(f"{', '.join(failed)} failed: see the table above")
+
+
+def run() -> None:
+    """The console script: run the app, turning every failure into one line and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except CliFailure as exc:
+        output.print_error(str(exc))
+        sys.exit(exc.code)
+    except (ConfigError, DatabaseError, SecretsMissing) as exc:
+        output.print_error(str(exc))
+        sys.exit(1)
+    except LuckyError as exc:
+        output.print_error(exc.message)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        output.print_error("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if os.environ.get("LUCKY_DEBUG"):
+            traceback.print_exc()
+        output.print_error(f"unexpected {type(exc).__name__}: {exc} (set LUCKY_DEBUG=1 for the traceback)")
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Accounts and sign-in: passwords, tokens, the RSA transport key, rate limits."""

@@ -1,0 +1,102 @@
+"""HTTP edge of accounts: /api/v1/auth/*."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ..keys import CORE
+from ..web.bodies import json_response, parse_body
+from ..web.routing import RouteTable
+from ..web.session import claims_of, client_ip, user_json
+from .service import Device, TokenSet
+
+routes = RouteTable("auth")
+
+
+class DeviceBody(msgspec.Struct):
+    id: str = ""
+    name: str = ""
+    platform: str = ""
+
+
+class RegisterBody(msgspec.Struct):
+    username: str
+    password: str
+    display_name: str | None = None
+    device: DeviceBody | None = None
+
+
+class LoginBody(msgspec.Struct):
+    username: str
+    password: str | None = None
+    encrypted_password: str | None = None
+    device: DeviceBody | None = None
+
+
+class RefreshBody(msgspec.Struct):
+    refresh_token: str
+
+
+def _device(body: DeviceBody | None) -> Device:
+    if body is None:
+        return Device()
+    for name in ("id", "name", "platform"):
+        if len(getattr(body, name)) > 128:
+            from ..errors import validation_failed
+
+            raise validation_failed(f"device.{name}", "at most 128 characters")
+    return Device(body.id, body.name, body.platform)
+
+
+def token_set_json(request: web.Request, tokens: TokenSet) -> dict[str, Any]:
+    return {
+        "user": user_json(request, tokens.user),
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_in": tokens.expires_in,
+    }
+
+
+@routes.get("/api/v1/auth/public-key", "The RSA key for encrypting a password in transit", auth=False)
+async def public_key(request: web.Request) -> web.Response:
+    return json_response(request.app[CORE].auth.public_key())
+
+
+@routes.post("/api/v1/auth/register", "Create an account and sign in", auth=False, body=RegisterBody,
+             responses={201: "token set", 403: "registration_closed", 409: "username taken"})
+async def register(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    body = await parse_body(request, RegisterBody)
+    password = core.auth.resolve_password(body.password, None)
+    tokens = await core.auth.register(body.username, password, body.display_name, _device(body.device),
+                                      client_ip(request))
+    return json_response(token_set_json(request, tokens), status=201)
+
+
+@routes.post("/api/v1/auth/login", "Sign in with a password", auth=False, body=LoginBody,
+             responses={200: "token set", 401: "invalid_credentials", 429: "rate_limited"})
+async def login(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    body = await parse_body(request, LoginBody)
+    password = core.auth.resolve_password(body.password, body.encrypted_password)
+    tokens = await core.auth.login(body.username, password, _device(body.device), client_ip(request))
+    return json_response(token_set_json(request, tokens))
+
+
+@routes.post("/api/v1/auth/refresh", "Rotate a refresh token for a new token set", auth=False,
+             body=RefreshBody, responses={200: "token set", 401: "unauthorized"})
+async def refresh(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    body = await parse_body(request, RefreshBody)
+    tokens = await core.auth.refresh(body.refresh_token, client_ip(request))
+    return json_response(token_set_json(request, tokens))
+
+
+@routes.post("/api/v1/auth/logout", "Sign this device out", responses={204: "signed out"})
+async def logout(request: web.Request) -> web.Response:
+    claims = await claims_of(request)
+    await request.app[CORE].auth.logout(claims)
+    return web.Response(status=204)

@@ -1,0 +1,324 @@
+"""Sign-up, sign-in, token rotation, sign-out, and checking a presented access token.
+
+Knows nothing of HTTP: the edges pass plain values (and the caller's IP for rate limits) and
+get `TokenSet`s or `LuckyError`s back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ..clock import Clock
+from ..config import AuthConfig
+from ..errors import LuckyError, rate_limited, unauthorized, validation_failed
+from ..ids import Snowflake
+from ..ratelimit import RateLimiter
+from ..storage import Database, Tx
+from ..storage.stores.audit import AuditStore
+from ..storage.stores.tokens import TokenStore
+from ..storage.stores.users import UserRecord, UserStore, UsernameTaken
+from .keyring import Keyring
+from .passwords import hash_password, verify_password
+from .tokens import AccessClaims, TokenCodec, TokenInvalid, hash_refresh_token, new_refresh_token
+
+log = logging.getLogger(__name__)
+
+USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
+MAX_DISPLAY_NAME = 64
+MAX_DEVICE_FIELD = 128
+
+# Called with (user_id, family_ids, reason) after sessions are revoked, so that the WebSocket
+# gateway can kick the devices holding them.
+RevocationListener = Callable[[int, list[int], str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str = ""
+    name: str = ""
+    platform: str = ""
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    user: UserRecord
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def normalize_username(raw: str) -> str:
+    username = raw.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise validation_failed("username", "3 to 32 characters of a-z, 0-9, _ . -")
+    return username
+
+
+def check_password_rules(password: str, field: str = "password") -> None:
+    if not 8 <= len(password) <= 128:
+        raise validation_failed(field, "8 to 128 characters")
+
+
+def check_display_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_DISPLAY_NAME:
+        raise validation_failed("display_name", f"1 to {MAX_DISPLAY_NAME} characters")
+    return name
+
+
+class AuthService:
+    def __init__(self, db: Database, config: AuthConfig, keyring: Keyring, clock: Clock,
+                 ids: Snowflake) -> None:
+        self._db = db
+        self._config = config
+        self._keyring = keyring
+        self._clock = clock
+        self._ids = ids
+        self._users = UserStore(db)
+        self._tokens = TokenStore(db)
+        self._audit = AuditStore(db)
+        self._codec = TokenCodec(keyring.jwt_key)
+        self._ip_limiter = RateLimiter(clock, config.ip_rate_per_min, 60.0)
+        self.revocation_listeners: list[RevocationListener] = []
+
+    # --- the public key for password transport -------------------------------------------
+
+    def public_key(self) -> dict[str, str]:
+        return {"kid": self._keyring.kid, "alg": "RSA-OAEP-256", "pem": self._keyring.public_pem}
+
+    def resolve_password(self, password: str | None, encrypted: str | None) -> str:
+        """The plain password from either form a client may send it in."""
+        if encrypted is not None:
+            plain = self._keyring.decrypt_password(encrypted)
+            if plain is None:
+                raise validation_failed(
+                    "encrypted_password",
+                    "not base64 of RSA-OAEP (SHA-256) ciphertext under GET /api/v1/auth/public-key",
+                )
+            return plain
+        if password is None:
+            raise validation_failed("password", "required (or encrypted_password)")
+        return password
+
+    # --- rate limits ---------------------------------------------------------------------
+
+    def check_ip(self, ip: str) -> None:
+        """Count one auth request from `ip`; 429 past `auth.ip_rate_per_min`."""
+        wait = self._ip_limiter.hit(ip)
+        if wait:
+            raise rate_limited(wait, "Too many sign-in requests from this address; try again later.")
+
+    # --- accounts ------------------------------------------------------------------------
+
+    async def create_user(self, username: str, password: str | None, display_name: str | None = None,
+                          *, is_admin: bool = False, actor_id: int | None = None,
+                          phone: str | None = None) -> UserRecord:
+        """Create an account (no tokens): for registration, the CLI and the console."""
+        username = normalize_username(username)
+        if password is not None:
+            check_password_rules(password)
+        name = check_display_name(display_name) if display_name is not None else username
+        now = self._clock.now_ms()
+        record = UserRecord(
+            id=self._ids.next_id(),
+            username=username,
+            display_name=name,
+            password_hash=await hash_password(password) if password is not None else None,
+            phone=phone,
+            avatar_file_id=None,
+            is_admin=is_admin,
+            disabled=False,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await self._users.create(record)
+        except UsernameTaken:
+            raise LuckyError(409, "conflict", f"The username {username!r} is taken; choose another.",
+                             {"field": "username"}) from None
+        if actor_id is not None or is_admin:
+            await self._db.transaction("audit_user_add", lambda tx: self._audit.record(
+                tx, self._ids.next_id(), now, actor_id, "user.add", str(record.id),
+                {"username": username, "admin": is_admin}))
+        log.info("created user %s (%s)", record.id, username)
+        return record
+
+    async def register(self, username: str, password: str, display_name: str | None, device: Device,
+                       ip: str) -> TokenSet:
+        self.check_ip(ip)
+        if not self._config.registration_open:
+            raise LuckyError(403, "registration_closed",
+                             "This server does not accept new sign-ups; ask its operator for an account.")
+        user = await self.create_user(username, password, display_name)
+        return await self._start_session(user, device)
+
+    async def login(self, username: str, password: str, device: Device, ip: str) -> TokenSet:
+        self.check_ip(ip)
+        bad = LuckyError(401, "invalid_credentials", "Wrong username or password.")
+        user = await self._users.by_username(username.strip().lower())
+        if user is None:
+            await verify_password(password, None)  # same cost as a real check
+            raise bad
+        now = self._clock.now_ms()
+        window_ms = self._config.lock_window_s * 1000
+        limit = self._config.failures_before_lock
+        if limit > 0:
+            failures = await self._users.recent_failures(user.id, now - window_ms)
+            if len(failures) >= limit:
+                retry_after = max(1, (failures[-limit] + window_ms - now + 999) // 1000)
+                raise LuckyError(429, "rate_limited",
+                                 "Too many failed sign-ins for this account; try again later.",
+                                 {"retry_after": retry_after}, retry_after=retry_after)
+        if not await verify_password(password, user.password_hash):
+            if limit > 0:
+                await self._db.transaction("login_failure", lambda tx: self._users.record_failure(
+                    tx, user.id, now, window_ms))
+            raise bad
+        if user.disabled:
+            raise LuckyError(403, "forbidden", "This account is disabled; contact the server's operator.")
+        return await self._start_session(user, device, clear_failures=True)
+
+    async def _start_session(self, user: UserRecord, device: Device, *,
+                             clear_failures: bool = False) -> TokenSet:
+        now = self._clock.now_ms()
+        family_id = self._ids.next_id()
+        device_id = device.id or str(family_id)
+        refresh = new_refresh_token()
+
+        async def write(tx: Tx) -> None:
+            if clear_failures:
+                await self._users.clear_failures(tx, user.id)
+            await self._users.touch_device(tx, user.id, device_id, device.name, device.platform, now)
+            await self._tokens.create_family(tx, family_id, user.id, device_id, now)
+            await self._tokens.add_refresh(tx, hash_refresh_token(refresh), family_id, user.id, now,
+                                           now + self._config.refresh_ttl_s * 1000)
+
+        await self._db.transaction("session_start", write)
+        return self._token_set(user, family_id, device_id, refresh)
+
+    def _token_set(self, user: UserRecord, family_id: int, device_id: str, refresh: str) -> TokenSet:
+        access = self._codec.issue(user.id, family_id, device_id, self._clock.now_ms() // 1000,
+                                   self._config.access_ttl_s)
+        return TokenSet(user, access, refresh, self._config.access_ttl_s)
+
+    async def refresh(self, refresh_token: str, ip: str) -> TokenSet:
+        """Rotate: spend `refresh_token` and issue a new set in the same family.
+
+        Presenting a spent token means it was stolen or replayed: the whole family is revoked,
+        its access tokens included, exactly like a logout.
+        """
+        self.check_ip(ip)
+        now = self._clock.now_ms()
+        token_hash = hash_refresh_token(refresh_token)
+        fresh = new_refresh_token()
+        denied = LuckyError(401, "unauthorized", "The refresh token is not valid; sign in again.")
+
+        async def rotate(tx: Tx) -> tuple[str, int, int, str]:
+            record = await self._tokens.get_refresh(tx, token_hash)
+            if record is None or record.family_revoked or record.expires_at <= now:
+                return ("denied", 0, 0, "")
+            if record.spent_at is not None or not await self._tokens.spend_refresh(tx, token_hash, now):
+                await self._tokens.revoke_family(tx, record.family_id, "refresh_reuse", now)
+                return ("reused", record.user_id, record.family_id, "")
+            await self._tokens.add_refresh(tx, hash_refresh_token(fresh), record.family_id,
+                                           record.user_id, now, now + self._config.refresh_ttl_s * 1000)
+            return ("ok", record.user_id, record.family_id, record.device_id)
+
+        outcome, user_id, family_id, device_id = await self._db.transaction("token_refresh", rotate)
+        if outcome == "reused":
+            log.warning("refresh token reuse for user %s: family %s revoked", user_id, family_id)
+            await self._notify(user_id, [family_id], "logout")
+            raise denied
+        if outcome != "ok":
+            raise denied
+        user = await self._users.by_id(user_id)
+        if user is None or user.disabled:
+            raise denied
+        return self._token_set(user, family_id, device_id, fresh)
+
+    async def logout(self, claims: AccessClaims) -> None:
+        """End the session: this access token and its refresh family stop working at once."""
+        now = self._clock.now_ms()
+        await self._db.transaction("logout", lambda tx: self._tokens.revoke_family(
+            tx, claims.family_id, "logout", now))
+        await self._notify(claims.user_id, [claims.family_id], "logout")
+
+    async def authenticate(self, token: str | None) -> AccessClaims:
+        """The claims of a live access token; 401 if missing, forged, expired or revoked."""
+        if not token:
+            raise unauthorized()
+        try:
+            claims = self._codec.decode(token, self._clock.now_ms() // 1000)
+        except TokenInvalid as exc:
+            raise unauthorized(str(exc)) from None
+        state = await self._tokens.session_state(claims.family_id)
+        if state is None or state.revoked:
+            raise unauthorized("This session was signed out; sign in again.")
+        if state.disabled:
+            raise unauthorized("This account is disabled; contact the server's operator.")
+        return claims
+
+    # --- administration (CLI and console) ----------------------------------------------------
+
+    async def set_password(self, user_id: int, password: str, *, actor_id: int | None = None,
+                           keep_family: int | None = None) -> None:
+        """Set a new password and sign out every other session of the user."""
+        check_password_rules(password)
+        password_hash = await hash_password(password)
+        now = self._clock.now_ms()
+
+        async def write(tx: Tx) -> list[int]:
+            await self._users.set_password_hash(tx, user_id, password_hash, now)
+            # The device that changed its own password stays signed in.
+            families = await self._tokens.revoke_user(tx, user_id, "password_changed", now, keep_family)
+            await self._audit.record(tx, self._ids.next_id(), now, actor_id, "user.passwd", str(user_id))
+            return families
+
+        families = await self._db.transaction("user_passwd", write)
+        await self._notify(user_id, families, "logout")
+
+    async def set_disabled(self, user_id: int, disabled: bool, *, actor_id: int | None = None) -> None:
+        now = self._clock.now_ms()
+
+        async def write(tx: Tx) -> list[int]:
+            await self._users.set_disabled(tx, user_id, disabled, now)
+            families = await self._tokens.revoke_user(tx, user_id, "disabled", now) if disabled else []
+            await self._audit.record(tx, self._ids.next_id(), now, actor_id,
+                                     "user.disable" if disabled else "user.enable", str(user_id))
+            return families
+
+        families = await self._db.transaction("user_disable", write)
+        if families:
+            await self._notify(user_id, families, "account_disabled")
+
+    async def force_logout(self, user_id: int, *, actor_id: int | None = None) -> int:
+        now = self._clock.now_ms()
+
+        async def write(tx: Tx) -> list[int]:
+            families = await self._tokens.revoke_user(tx, user_id, "admin", now)
+            await self._audit.record(tx, self._ids.next_id(), now, actor_id, "user.logout", str(user_id))
+            return families
+
+        families = await self._db.transaction("user_force_logout", write)
+        await self._notify(user_id, families, "replaced_by_admin")
+        return len(families)
+
+    async def set_admin(self, user_id: int, is_admin: bool, *, actor_id: int | None = None) -> None:
+        now = self._clock.now_ms()
+
+        async def write(tx: Tx) -> None:
+            await self._users.set_admin(tx, user_id, is_admin, now)
+            await self._audit.record(tx, self._ids.next_id(), now, actor_id,
+                                     "user.promote" if is_admin else "user.demote", str(user_id))
+
+        await self._db.transaction("user_promote", write)
+
+    async def _notify(self, user_id: int, families: list[int], reason: str) -> None:
+        for listener in self.revocation_listeners:
+            try:
+                await listener(user_id, families, reason)
+            except Exception:  # a listener's failure must not undo a revocation
+                log.exception("revocation listener failed for user %s", user_id)

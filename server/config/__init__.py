@@ -1,0 +1,30 @@
+"""Configuration: `lucky.toml` in the data dir, overridden by `LUCKY_<SECTION>__<KEY>` variables."""
+
+from .load import CONFIG_FILE, ConfigError, load_config, render_default_toml
+from .model import (
+    AuthConfig,
+    CallsConfig,
+    ChatConfig,
+    Config,
+    DatabaseConfig,
+    FilesConfig,
+    RedisConfig,
+    ServerConfig,
+    StorageConfig,
+)
+
+__all__ = [
+    "CONFIG_FILE",
+    "AuthConfig",
+    "CallsConfig",
+    "ChatConfig",
+    "Config",
+    "ConfigError",
+    "DatabaseConfig",
+    "FilesConfig",
+    "RedisConfig",
+    "ServerConfig",
+    "StorageConfig",
+    "load_config",
+    "render_default_toml",
+]

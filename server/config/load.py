@@ -1,0 +1,198 @@
+"""Reading, overriding and validating the configuration.
+
+Values come from `<data dir>/lucky.toml`, then from `LUCKY_<SECTION>__<KEY>` environment
+variables. Every value is checked against the field's type; an unknown key or a bad value
+raises `ConfigError` naming the key, and the server does not start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .model import Config
+
+CONFIG_FILE = "lucky.toml"
+_ENV_PREFIX = "LUCKY_"
+# Variables of the CLI itself, not config keys.
+_ENV_NOT_KEYS = {"LUCKY_DATA_DIR", "LUCKY_TEST_POSTGRES", "LUCKY_TEST_REDIS", "LUCKY_TEST_S3"}
+
+
+class ConfigError(Exception):
+    """A configuration problem, naming the key at fault and what to do about it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"config key {key}: {message}")
+        self.key = key
+
+
+def _sections() -> dict[str, type[Any]]:
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config) if f.name != "data_dir"}
+
+
+def _coerce(key: str, kind: Any, value: Any, from_env: bool) -> Any:
+    """Check `value` against the field type `kind`; strings from the environment are parsed."""
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        if from_env and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(key, f"expected true or false, got {value!r}")
+    if kind is int:
+        if from_env and isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise ConfigError(key, f"expected a whole number, got {value!r}") from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ConfigError(key, f"must not be negative, got {value}")
+            return value
+        raise ConfigError(key, f"expected a whole number, got {value!r}")
+    if kind is float:
+        if from_env and isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ConfigError(key, f"expected a number, got {value!r}") from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        raise ConfigError(key, f"expected a non-negative number, got {value!r}")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(key, f"expected a string, got {value!r}")
+    if origin is list:
+        if from_env and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ConfigError(key, 'expected a JSON list such as ["a", "b"]') from None
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
+        raise ConfigError(key, f"expected a list of strings, got {value!r}")
+    raise ConfigError(key, f"unsupported type {kind!r}")  # a programming error, named anyway
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(_ENV_PREFIX) or name in _ENV_NOT_KEYS:
+            continue
+        rest = name[len(_ENV_PREFIX) :]
+        if "__" not in rest:
+            continue
+        section, _, key = rest.partition("__")
+        found.setdefault(section.lower(), {})[key.lower()] = value
+    return found
+
+
+def _validate(config: Config) -> None:
+    db = urlsplit(config.database_url)
+    if db.scheme not in {"sqlite", "postgresql", "postgres"}:
+        raise ConfigError("database.url", "use sqlite:///path or postgresql://user@host/db")
+    storage = urlsplit(config.storage_url)
+    if storage.scheme not in {"file", "s3"}:
+        raise ConfigError("storage.url", "use file:///path or s3://KEY:SECRET@HOST:PORT/BUCKET")
+    if config.redis.url and urlsplit(config.redis.url).scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError("redis.url", "use redis://host:port/db, or leave it empty for embedded")
+    if not 0 < config.server.port < 65536:
+        raise ConfigError("server.port", f"must be 1..65535, got {config.server.port}")
+    if config.auth.sms_provider not in {"log", "webhook"}:
+        raise ConfigError("auth.sms_provider", "must be log or webhook")
+    if config.auth.sms_provider == "webhook" and not config.auth.sms_webhook_url:
+        raise ConfigError("auth.sms_webhook_url", "is required when auth.sms_provider = webhook")
+    for key, value in (
+        ("auth.access_ttl_s", config.auth.access_ttl_s),
+        ("auth.refresh_ttl_s", config.auth.refresh_ttl_s),
+        ("chat.heartbeat_s", config.chat.heartbeat_s),
+        ("chat.max_frame_bytes", config.chat.max_frame_bytes),
+        ("database.pool_max", config.database.pool_max),
+        ("database.sqlite_readers", config.database.sqlite_readers),
+        ("database.batch_max", config.database.batch_max),
+    ):
+        if value <= 0:
+            raise ConfigError(key, "must be greater than 0")
+
+
+def load_config(
+    data_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Build the config of the instance in `data_dir` (its lucky.toml may be absent).
+
+    `overrides` (from CLI flags) win over the environment, which wins over the file.
+    """
+    environ = os.environ if environ is None else environ
+    path = data_dir / CONFIG_FILE
+    file_values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"is not valid TOML: {exc}") from None
+    sections = _sections()
+    layers: list[tuple[Mapping[str, Any], bool]] = [
+        (file_values, False),
+        (_env_overrides(environ), True),
+        (overrides or {}, False),
+    ]
+    built: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    for values, from_env in layers:
+        for section, entries in values.items():
+            if section not in sections:
+                raise ConfigError(section, f"unknown section; known: {', '.join(sections)}")
+            if not isinstance(entries, Mapping):
+                raise ConfigError(section, "must be a table of keys")
+            hints = typing.get_type_hints(sections[section])
+            for key, value in entries.items():
+                full = f"{section}.{key}"
+                if key not in hints:
+                    raise ConfigError(full, f"unknown key; known in [{section}]: {', '.join(hints)}")
+                built[section][key] = _coerce(full, hints[key], value, from_env)
+    config = Config(
+        data_dir=data_dir.resolve(),
+        **{name: kind(**built[name]) for name, kind in sections.items()},
+    )
+    _validate(config)
+    return config
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value)
+
+
+def render_default_toml(values: Mapping[str, Mapping[str, Any]]) -> str:
+    """A commented lucky.toml holding `values` and, commented out, every other default."""
+    lines = [
+        "# Lucky configuration. Every key can be overridden by LUCKY_<SECTION>__<KEY>.",
+        "# See docs/configuration.md for what each key does.",
+    ]
+    for section, kind in _sections().items():
+        lines.append("")
+        lines.append(f"[{section}]")
+        defaults = kind()
+        for f in dataclasses.fields(kind):
+            if f.name in values.get(section, {}):
+                lines.append(f"{f.name} = {_toml_value(values[section][f.name])}")
+            else:
+                lines.append(f"# {f.name} = {_toml_value(getattr(defaults, f.name))}")
+    return "\n".join(lines) + "\n"

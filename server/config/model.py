@@ -1,0 +1,111 @@
+"""The typed shape of the configuration, with every default in one place.
+
+Each section is a frozen dataclass; a field's type is what the loader checks a value against.
+`docs/configuration.md` documents the same keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # empty: http://host:port
+    node_id: str = ""  # empty: the host name
+    allowed_origins: list[str] = field(default_factory=list)  # empty: same origin only
+    shutdown_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = ""  # empty: sqlite:///<data dir>/lucky.db
+    pool_min: int = 1
+    pool_max: int = 10
+    sqlite_readers: int = 2
+    batch_max: int = 256
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = ""  # empty: embedded (in-process routing and presence)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    url: str = ""  # empty: file:///<data dir>/files
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    registration_open: bool = True
+    access_ttl_s: int = 900
+    refresh_ttl_s: int = 2_592_000
+    ip_rate_per_min: int = 60
+    failures_before_lock: int = 5
+    lock_window_s: int = 900
+    sms_provider: str = "log"
+    sms_webhook_url: str = ""
+    sms_signup: bool = False
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    send_rate_per_s: int = 20
+    send_burst: int = 50
+    ack_timeout_s: int = 10
+    heartbeat_s: int = 30
+    max_frame_bytes: int = 65536
+    recall_window_s: int = 120
+    require_friendship: bool = False
+    max_group_members: int = 2000
+
+
+@dataclass(frozen=True)
+class FilesConfig:
+    max_single_mb: int = 100
+    max_upload_mb: int = 4096
+
+
+@dataclass(frozen=True)
+class CallsConfig:
+    invite_timeout_s: int = 45
+    stun_urls: list[str] = field(default_factory=list)
+    turn_urls: list[str] = field(default_factory=list)
+    turn_secret: str = ""
+    turn_ttl_s: int = 86400
+    sfu_url: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite://{self.data_dir / 'lucky.db'}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url or f"file://{self.data_dir / 'files'}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"

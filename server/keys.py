@@ -1,0 +1,14 @@
+"""Typed keys for what the aiohttp application holds; handlers reach services only through these."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .core import Core
+    from .metrics import Metrics
+
+CORE: web.AppKey["Core"] = web.AppKey("core")
+METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")

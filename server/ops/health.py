@@ -1,0 +1,107 @@
+"""Checking each configured backend; shared by `/readyz` and `lucky doctor`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..config import Config
+from ..storage import Database, DatabaseError
+from ..storage.migrate import status as schema_status
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    target: str
+    detail: str
+    seconds: float
+
+
+async def _timed(name: str, target: str, coro: "asyncio.Future[str] | object") -> Check:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(coro, timeout=5)  # type: ignore[arg-type]
+        return Check(name, True, target, str(detail), time.perf_counter() - started)
+    except asyncio.TimeoutError:
+        return Check(name, False, target, "no answer within 5 s", time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - any failure is the check's answer
+        return Check(name, False, target, str(exc).strip() or type(exc).__name__,
+                     time.perf_counter() - started)
+
+
+async def _database(db: Database) -> str:
+    await db.ping()
+    state = await schema_status(db)
+    if state.current > state.latest:
+        raise DatabaseError(f"schema v{state.current} is newer than this Lucky (v{state.latest})")
+    if state.pending:
+        raise DatabaseError(f"schema v{state.current}, {state.pending} migration(s) pending: run `lucky migrate`")
+    return f"schema v{state.current}, up to date"
+
+
+async def _redis(url: str) -> str:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+        info = await client.info("server")
+        return f"redis {info.get('redis_version', '?')}"
+    finally:
+        await client.aclose()
+
+
+def _local_dir(path: Path) -> str:
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+        pass
+    stat = os.statvfs(path)
+    free_gb = stat.f_bavail * stat.f_frsize / 1e9
+    return f"writable, {free_gb:.1f} GB free"
+
+
+def _s3(url: str) -> str:
+    from minio import Minio
+
+    parts = urlsplit(url)
+    secure = parse_qs(parts.query).get("secure", ["true"])[0].lower() != "false"
+    bucket = parts.path.strip("/")
+    client = Minio(f"{parts.hostname}:{parts.port or (443 if secure else 80)}",
+                   access_key=unquote(parts.username or ""), secret_key=unquote(parts.password or ""),
+                   secure=secure)
+    if not client.bucket_exists(bucket):
+        raise RuntimeError(f"bucket {bucket!r} does not exist")
+    return f"bucket {bucket} reachable"
+
+
+def _storage_target(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        return f"s3 {parts.hostname}:{parts.port}{parts.path}"
+    return url
+
+
+async def check_all(config: Config, db: Database) -> list[Check]:
+    """One check per backend, run concurrently; never raises."""
+    checks = [_timed("database", db.description, _database(db))]
+    if config.redis.url:
+        parts = urlsplit(config.redis.url)
+        checks.append(_timed("redis", f"redis {parts.hostname}:{parts.port or 6379}", _redis(config.redis.url)))
+    else:
+        async def embedded() -> str:
+            return "embedded: routing and presence in process"
+        checks.append(_timed("redis", "none", embedded()))
+    storage_url = config.storage_url
+    if storage_url.startswith("s3:"):
+        checks.append(_timed("storage", _storage_target(storage_url), asyncio.to_thread(_s3, storage_url)))
+    else:
+        path = Path(urlsplit(storage_url).path)
+        checks.append(_timed("storage", f"folder {path}", asyncio.to_thread(_local_dir, path)))
+    return list(await asyncio.gather(*checks))

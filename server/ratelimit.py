@@ -1,0 +1,43 @@
+"""Token buckets in integer arithmetic, keyed by whatever is limited (an IP, a phone).
+
+In-process: a scaled-out site limits per node. Buckets left full are dropped by `prune`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .clock import Clock
+
+_SCALE = 1_000_000  # tokens are counted in millionths so refill stays integer
+
+
+class RateLimiter:
+    def __init__(self, clock: Clock, rate: int, per_s: float, burst: int | None = None) -> None:
+        """Allow `rate` events every `per_s` seconds, with bursts of `burst` (default `rate`)."""
+        self._clock = clock
+        self._capacity = (burst if burst is not None else rate) * _SCALE
+        self._refill_per_s = rate * _SCALE / per_s if per_s > 0 else 0.0
+        self._buckets: dict[str, tuple[int, float]] = {}
+        self.enabled = rate > 0
+
+    def hit(self, key: str) -> int:
+        """Take one token for `key`: 0 if allowed, else the seconds to wait before retrying."""
+        if not self.enabled:
+            return 0
+        now = self._clock.monotonic()
+        level, last = self._buckets.get(key, (self._capacity, now))
+        level = min(self._capacity, level + int((now - last) * self._refill_per_s))
+        if level >= _SCALE:
+            self._buckets[key] = (level - _SCALE, now)
+            return 0
+        self._buckets[key] = (level, now)
+        missing = _SCALE - level
+        return max(1, math.ceil(missing / self._refill_per_s)) if self._refill_per_s else 60
+
+    def prune(self) -> None:
+        now = self._clock.monotonic()
+        full = [k for k, (level, last) in self._buckets.items()
+                if level + (now - last) * self._refill_per_s >= self._capacity]
+        for key in full:
+            del self._buckets[key]

@@ -1,0 +1,105 @@
+"""The `Database` interface that stores are written against, and the factory for a URL."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+Row = dict[str, Any]
+Params = Sequence[Any]
+T = TypeVar("T")
+
+
+class DatabaseError(Exception):
+    """The database could not do what was asked (down, unreachable, misconfigured)."""
+
+
+class UniqueViolation(DatabaseError):
+    """An insert or update broke a unique constraint; stores turn this into a `conflict`."""
+
+
+class Tx(abc.ABC):
+    """One open transaction. Statements use `?` placeholders on both databases."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for each parameter row."""
+
+    @abc.abstractmethod
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of a query, or None."""
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of a query."""
+
+
+class Database(abc.ABC):
+    """A connection to SQLite or PostgreSQL: reads, named write transactions, health."""
+
+    dialect: str
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect; raises DatabaseError with a readable reason when it cannot."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending writes and disconnect."""
+
+    @abc.abstractmethod
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        """Read the first row of a query (sees every committed write)."""
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Read every row of a query (sees every committed write)."""
+
+    @abc.abstractmethod
+    async def transaction(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run `fn` in one write transaction and return its result once committed.
+
+        `name` shows in logs and metrics. If `fn` raises, nothing it wrote is kept and the
+        exception propagates. On SQLite, concurrent transactions are committed together by
+        one writer (group commit); each still succeeds or fails on its own.
+        """
+
+    async def execute(self, name: str, sql: str, params: Params = ()) -> int:
+        """One statement in its own write transaction; the number of rows it changed."""
+
+        async def run(tx: Tx) -> int:
+            return await tx.execute(sql, params)
+
+        return await self.transaction(name, run)
+
+    @abc.abstractmethod
+    async def lock_for_migration(self, tx: Tx) -> None:
+        """Serialize schema migrations between nodes that start at once."""
+
+    async def ping(self) -> None:
+        """Raise DatabaseError unless a trivial query answers."""
+        await self.fetch_one("SELECT 1 AS ok")
+
+    @property
+    @abc.abstractmethod
+    def description(self) -> str:
+        """Where this database is, without secrets; for `lucky doctor` and logs."""
+
+
+def open_database(url: str, *, readers: int = 2, pool_min: int = 1, pool_max: int = 10,
+                  batch_max: int = 256) -> Database:
+    """The Database for a `sqlite:///path` or `postgresql://...` URL (not yet opened)."""
+    if url.startswith("sqlite:"):
+        from .sqlite import SqliteDatabase
+
+        return SqliteDatabase(url, readers=readers, batch_max=batch_max)
+    if url.startswith(("postgresql:", "postgres:")):
+        from .postgres import PostgresDatabase
+
+        return PostgresDatabase(url, pool_min=pool_min, pool_max=pool_max)
+    raise DatabaseError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://...")

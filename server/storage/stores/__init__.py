@@ -1,0 +1,1 @@
+"""Stores: the SQL for one subject each, written once for both databases."""

@@ -1,0 +1,102 @@
+"""Token families (one per signed-in device) and their rotating refresh tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..engine import Database, Tx
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    family_id: int
+    user_id: int
+    expires_at: int
+    spent_at: int | None
+    family_revoked: bool
+    device_id: str
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What every authenticated request checks: is the family live, is the user enabled."""
+
+    revoked: bool
+    disabled: bool
+
+
+class TokenStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create_family(self, tx: Tx, family_id: int, user_id: int, device_id: str,
+                            now_ms: int) -> None:
+        await tx.execute(
+            "INSERT INTO token_families (id, user_id, device_id, created_at) VALUES (?, ?, ?, ?)",
+            (family_id, user_id, device_id, now_ms),
+        )
+
+    async def add_refresh(self, tx: Tx, token_hash: str, family_id: int, user_id: int,
+                          now_ms: int, expires_at: int) -> None:
+        await tx.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (token_hash, family_id, user_id, now_ms, expires_at),
+        )
+
+    async def get_refresh(self, tx: Tx, token_hash: str) -> RefreshRecord | None:
+        row = await tx.fetch_one(
+            "SELECT r.family_id, r.user_id, r.expires_at, r.spent_at, f.revoked_at, f.device_id "
+            "FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id "
+            "WHERE r.token_hash = ?",
+            (token_hash,),
+        )
+        if row is None:
+            return None
+        return RefreshRecord(
+            family_id=int(row["family_id"]),
+            user_id=int(row["user_id"]),
+            expires_at=int(row["expires_at"]),
+            spent_at=row["spent_at"],
+            family_revoked=row["revoked_at"] is not None,
+            device_id=row["device_id"],
+        )
+
+    async def spend_refresh(self, tx: Tx, token_hash: str, now_ms: int) -> bool:
+        """Mark a refresh token spent; False if it was spent already (a race or a replay)."""
+        changed = await tx.execute(
+            "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL",
+            (now_ms, token_hash),
+        )
+        return changed == 1
+
+    async def revoke_family(self, tx: Tx, family_id: int, reason: str, now_ms: int) -> None:
+        await tx.execute(
+            "UPDATE token_families SET revoked_at = ?, revoked_reason = ? "
+            "WHERE id = ? AND revoked_at IS NULL",
+            (now_ms, reason, family_id),
+        )
+
+    async def revoke_user(self, tx: Tx, user_id: int, reason: str, now_ms: int,
+                          keep_family: int | None = None) -> list[int]:
+        """Revoke every live family of a user but `keep_family`; the families revoked."""
+        rows = await tx.fetch_all(
+            "SELECT id FROM token_families WHERE user_id = ? AND revoked_at IS NULL AND id <> ?",
+            (user_id, keep_family or 0),
+        )
+        await tx.execute(
+            "UPDATE token_families SET revoked_at = ?, revoked_reason = ? "
+            "WHERE user_id = ? AND revoked_at IS NULL AND id <> ?",
+            (now_ms, reason, user_id, keep_family or 0),
+        )
+        return [int(r["id"]) for r in rows]
+
+    async def session_state(self, family_id: int) -> SessionState | None:
+        row = await self._db.fetch_one(
+            "SELECT f.revoked_at, u.disabled FROM token_families f "
+            "JOIN users u ON u.id = f.user_id WHERE f.id = ?",
+            (family_id,),
+        )
+        if row is None:
+            return None
+        return SessionState(revoked=row["revoked_at"] is not None, disabled=bool(row["disabled"]))

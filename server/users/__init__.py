@@ -1,0 +1,1 @@
+"""Profiles: looking users up, searching them, and editing one's own."""

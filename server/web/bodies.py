@@ -1,0 +1,79 @@
+"""Parsing request bodies and query strings into typed objects, with the contract's errors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+import orjson
+from aiohttp import web
+
+from ..errors import LuckyError, invalid_request, validation_failed
+from ..ids import parse_id
+
+T = TypeVar("T")
+_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+def _field_of(message: str) -> tuple[str, str]:
+    missing = _MISSING.search(message)
+    if missing:
+        where = _PATH.search(message)
+        prefix = f"{where.group(1)}." if where and where.group(1) else ""
+        return prefix + missing.group(1), "required"
+    where = _PATH.search(message)
+    reason = _PATH.sub("", message).strip(" -") or "invalid"
+    return (where.group(1) if where and where.group(1) else "body"), reason
+
+
+def decode_body(raw: bytes, kind: type[T]) -> T:
+    """`raw` JSON as a `kind` (a msgspec Struct); 400 if not JSON, 422 naming a bad field."""
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        field, reason = _field_of(str(exc))
+        raise validation_failed(field, reason) from None
+    except msgspec.DecodeError:
+        raise invalid_request("The body is not valid JSON.") from None
+
+
+async def parse_body(request: web.Request, kind: type[T]) -> T:
+    # Lenient on the header (curl sends form-urlencoded by default) but not on the content:
+    # whatever the header says, the body must be JSON, except a multipart form, which never is.
+    if request.content_type.startswith("multipart/"):
+        raise LuckyError(415, "unsupported_media_type", "Send the body as application/json.")
+    return decode_body(await request.read(), kind)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def query_limit(request: web.Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    raw = request.query.get("limit")
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise validation_failed("limit", "a whole number")
+    value = int(raw)
+    if not 1 <= value <= maximum:
+        raise validation_failed("limit", f"1 to {maximum}")
+    return value
+
+
+def path_id(request: web.Request, name: str) -> int:
+    value = parse_id(request.match_info[name])
+    if value is None:
+        raise LuckyError(404, "not_found", f"No such {name.removesuffix('_id') or 'item'}: ids are decimal strings.")
+    return value
+
+
+def list_body(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,77 @@
+"""The one place where errors become the contract's JSON, and where requests are measured."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..errors import LuckyError
+from ..keys import METRICS
+from .bodies import json_response
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    503: "unavailable",
+}
+_STATUS_MESSAGES = {
+    404: "Nothing is here: check the path against /api/v1/openapi.json.",
+    405: "This path does not take that method.",
+    413: "The request body is too large.",
+}
+
+
+def error_response(error: LuckyError) -> web.Response:
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return json_response(error.to_body(), status=error.status, headers=headers)
+
+
+def _route_label(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except LuckyError as error:
+        status = error.status
+        return error_response(error)
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "invalid_request")
+        message = _STATUS_MESSAGES.get(exc.status, exc.reason)
+        response = error_response(LuckyError(exc.status, code, message))
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(LuckyError(500, "internal", "Something went wrong on the server; it was logged."))
+    finally:
+        metrics = request.app.get(METRICS)
+        if metrics is not None:
+            route = _route_label(request)
+            metrics.http_requests.labels(request.method, route, str(status)).inc()
+            metrics.http_seconds.labels(request.method, route).observe(time.perf_counter() - started)
