@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from .auth.routes import routes as auth_routes
+from .chat.delivery import Sessions
+from .chat.gateway import routes as gateway_routes
+from .chat.routes import routes as conversation_routes
+from .chat.service import ChatService
 from .clock import Clock
 from .config import Config
 from .core import open_core
-from .keys import CORE, METRICS
+from .keys import CHAT, CORE, METRICS
 from .metrics import Metrics
 from .ops.routes import routes as ops_routes
 from .users.routes import routes as user_routes
@@ -19,20 +23,62 @@ from .web.middleware import error_middleware
 
 log = logging.getLogger(__name__)
 
-ROUTE_TABLES = (ops_routes, auth_routes, user_routes)
+ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 
 def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: bool = True) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_JSON_BODY)
-    app[METRICS] = Metrics()
+    metrics = Metrics()
+    app[METRICS] = metrics
 
     async def core_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_core(config, clock=clock, apply_migrations=apply_migrations) as core:
             app[CORE] = core
             yield
 
+    async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
+        core = app[CORE]
+        sessions = Sessions()
+        chat = ChatService(core.db, config.chat, core.clock, core.ids, sessions, config.database.batch_max)
+
+        async def on_revoked(user_id: int, families: list[int], reason: str) -> None:
+            chat.audience.forget_user(user_id)
+            sessions.kick_families(user_id, families, reason)
+
+        core.auth.revocation_listeners.append(on_revoked)
+        metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
+        app[CHAT] = chat
+        await chat.start()
+        try:
+            yield
+        finally:
+            # Sockets are closed by on_shutdown first; queued sends are stored before the
+            # database closes.
+            await chat.stop()
+
+    async def close_sockets(app: web.Application) -> None:
+        chat = app.get(CHAT)
+        if chat is None:
+            return
+        for session in list(chat.sessions.all()):
+            session.transport.close(WSCloseCode.GOING_AWAY, "server shutting down")
+
     app.cleanup_ctx.append(core_ctx)
+    app.cleanup_ctx.append(chat_ctx)
+    app.on_shutdown.append(close_sockets)
     for table in ROUTE_TABLES:
         table.add_to(app)
     return app
+
+
+async def _chat_gauges(metrics: Metrics, chat: ChatService) -> None:
+    metrics.connections.set(chat.sessions.count())
+    metrics.online_users.set(chat.sessions.online_users())
+    metrics.messages_stored.set(chat.writer.messages_stored)
+    metrics.messages_dispatched.set(chat.messages_delivered)
+    metrics.frames_pushed.set(chat.sessions.pushed_frames)
+    metrics.resent.set(chat.resent)
+    metrics.send_queue.set(chat.writer.depth)
+    for state, count in (await chat.outbox_counts()).items():
+        metrics.outbox.labels(state).set(count)

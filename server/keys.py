@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from .chat.service import ChatService
     from .core import Core
     from .metrics import Metrics
 
 CORE: web.AppKey["Core"] = web.AppKey("core")
+CHAT: web.AppKey["ChatService"] = web.AppKey("chat")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")

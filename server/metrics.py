@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.refreshers: list[Callable[[], Awaitable[None]]] = []
         self.http_requests = Counter(
             "lucky_http_requests", "HTTP requests answered", ["method", "route", "status"],
             registry=self.registry)
@@ -16,8 +19,31 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
         self.users = Gauge("lucky_users", "Registered accounts", registry=self.registry)
+        self.send_seconds = Histogram(
+            "lucky_send_seconds", "From a send frame's arrival to its durable `sent` reply",
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1))
+        self.connections = Gauge("lucky_ws_connections", "Open WebSocket connections on this node",
+                                 registry=self.registry)
+        self.online_users = Gauge("lucky_online_users", "Users with a connection on this node",
+                                  registry=self.registry)
+        self.messages_stored = Gauge("lucky_messages_stored", "Messages stored by this node since start",
+                                     registry=self.registry)
+        self.messages_dispatched = Gauge("lucky_messages_dispatched", "Messages dispatched since start",
+                                         registry=self.registry)
+        self.frames_pushed = Gauge("lucky_message_frames_pushed", "Message frames queued to devices since start",
+                                   registry=self.registry)
+        self.resent = Gauge("lucky_messages_resent", "Message frames pushed again for want of an ack",
+                            registry=self.registry)
+        self.send_queue = Gauge("lucky_send_queue_depth", "Sends waiting for the writer", registry=self.registry)
+        self.outbox = Gauge("lucky_outbox_rows", "Outbox rows by state", ["state"], registry=self.registry)
         self.db_batches = Gauge("lucky_db_write_batches", "Write batches committed (SQLite)",
                                 registry=self.registry)
+
+    async def refresh(self) -> None:
+        """Let each feature set its gauges just before a scrape."""
+        for refresh in self.refreshers:
+            await refresh()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

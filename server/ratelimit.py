@@ -41,3 +41,26 @@ class RateLimiter:
                 if level + (now - last) * self._refill_per_s >= self._capacity]
         for key in full:
             del self._buckets[key]
+
+
+class TokenBucket:
+    """One bucket, for one connection's send rate: two integers and a float, no dict."""
+
+    __slots__ = ("_level", "_last", "_capacity", "_refill_per_s")
+
+    def __init__(self, rate_per_s: int, burst: int, now: float) -> None:
+        self._capacity = max(burst, 1) * _SCALE
+        self._refill_per_s = rate_per_s * _SCALE
+        self._level = self._capacity
+        self._last = now
+
+    def take(self, now: float) -> bool:
+        """Take one token; False (and nothing taken) when the bucket is empty."""
+        if self._refill_per_s <= 0:
+            return True  # a rate of 0 means unlimited
+        self._level = min(self._capacity, self._level + int((now - self._last) * self._refill_per_s))
+        self._last = now
+        if self._level >= _SCALE:
+            self._level -= _SCALE
+            return True
+        return False

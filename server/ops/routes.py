@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+
+from ..errors import unavailable
 
 from ..keys import CORE, METRICS
 from ..storage.sqlite import SqliteDatabase
@@ -25,10 +29,14 @@ async def readyz(request: web.Request) -> web.Response:
     core = request.app[CORE]
     checks = await check_all(core.config, core.db)
     ready = all(c.ok for c in checks)
-    body = {
+    body: dict[str, Any] = {
         "status": "ready" if ready else "unavailable",
         "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
     }
+    if not ready:
+        # The contract's error object too, so a client that only knows that shape understands.
+        down = ", ".join(c.name for c in checks if not c.ok)
+        body.update(unavailable(f"Not ready: {down} unreachable.").to_body())
     return json_response(body, status=200 if ready else 503)
 
 
@@ -37,6 +45,7 @@ async def metrics(request: web.Request) -> web.Response:
     core = request.app[CORE]
     registry = request.app[METRICS]
     registry.users.set(await core.users.count())
+    await registry.refresh()
     if isinstance(core.db, SqliteDatabase):
         registry.db_batches.set(core.db.batches_committed)
     return web.Response(body=registry.render(), content_type="text/plain", charset="utf-8",

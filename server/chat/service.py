@@ -1,0 +1,390 @@
+"""The messaging rules: send, sync, history, read, typing, recall, edit, the conversation list.
+
+Used alike by the WebSocket gateway and the HTTP routes; knows nothing of either. Sends go
+through the `SendWriter` (group commit); once stored, `dispatch` pushes each message's frame,
+serialized once, to every connected device of every member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..clock import Clock
+from ..config import ChatConfig
+from ..errors import LuckyError, forbidden, not_found, validation_failed
+from ..ids import Snowflake, parse_id
+from ..storage import Database, Tx
+from ..storage.stores.conversations import ConversationStore, MembershipRow
+from ..storage.stores.messages import MessageStore
+from ..storage.stores.users import UserRecord, UserStore
+from .audience import Audience
+from .delivery import Session, Sessions
+from .kinds import check_body
+from .model import DIRECT, ConversationRef, Message, message_frame
+from .writer import PendingSend, SendWriter, message_from_row
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_MSG_ID = 64
+SYNC_DEFAULT, SYNC_MAX = 200, 1000
+OUTBOX_MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """A send as both edges parse it: exactly one of `to`, `group_id`, `conversation_id`."""
+
+    client_msg_id: str
+    kind: str
+    body: Any
+    to: int | None = None
+    group_id: int | None = None
+    conversation_id: str | None = None
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    membership: MembershipRow
+    peer: UserRecord | None
+    last_message: Message | None
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.membership.last_seq - self.membership.read_seq)
+
+
+class ChatService:
+    def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, sessions: Sessions,
+                 batch_max: int = 256) -> None:
+        self._db = db
+        self._config = config
+        self._clock = clock
+        self._users = UserStore(db)
+        self._messages = MessageStore(db)
+        self._conversations = ConversationStore(db)
+        self.sessions = sessions
+        self.audience = Audience(self._users)
+        self.writer = SendWriter(db, ids, clock, batch_max)
+        self.writer.on_committed = self.dispatch
+        self._origins: dict[tuple[int, str], int] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self.messages_delivered = 0
+        self.resent = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.writer.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="chat-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:
+                await self._sweeper
+            except asyncio.CancelledError:
+                pass
+            self._sweeper = None
+        await self.writer.stop()
+
+    async def _sweep_forever(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(1.0)
+            ticks += 1
+            try:
+                await self.resend_overdue()
+                if ticks % 5 == 0:
+                    await self.retry_outbox()
+            except Exception:  # a failed sweep is retried on the next tick
+                log.exception("chat sweep failed")
+
+    # --- sending -------------------------------------------------------------------------
+
+    async def resolve_target(self, sender_id: int, request: SendRequest) -> ConversationRef:
+        given = [x for x in (request.to, request.group_id, request.conversation_id) if x is not None]
+        if len(given) != 1:
+            raise validation_failed("to", "give exactly one of to, group_id, conversation_id")
+        if request.to is not None:
+            return await self.audience.direct_to(sender_id, request.to)
+        if request.group_id is not None:
+            return ConversationRef(f"g:{request.group_id}", "group", group_id=request.group_id)
+        return ConversationRef.parse(request.conversation_id)
+
+    async def submit(self, sender_id: int, request: SendRequest,
+                     origin: Session | None = None) -> asyncio.Future[tuple[Message, bool]]:
+        """Check a send and queue it; the future resolves once the message is durable.
+
+        Sends from one connection are queued in the order they are submitted, so awaiting
+        `submit` in order and the futures in any order keeps a device's messages in order.
+        """
+        cmid = request.client_msg_id
+        if not cmid or len(cmid) > MAX_CLIENT_MSG_ID:
+            raise validation_failed("client_msg_id", f"1 to {MAX_CLIENT_MSG_ID} characters")
+        body = check_body(request.kind, request.body)
+        ref = await self.resolve_target(sender_id, request)
+        await self.audience.check_post(sender_id, ref, request.kind, body)
+        if request.reply_to is not None:
+            await self._check_reply(ref, request.reply_to)
+        pending = PendingSend(ref, sender_id, request.kind, body, cmid, request.reply_to,
+                              ref.user_ids if ref.kind == DIRECT else ())
+        if origin is not None:
+            self._origins[pending.key] = origin.id
+            pending.future.add_done_callback(lambda _: self._origins.pop(pending.key, None))
+        self.writer.enqueue(pending)
+        return pending.future
+
+    async def send(self, sender_id: int, request: SendRequest, origin: Session | None = None) -> tuple[Message, bool]:
+        """Store a message; (the message, True if new). A repeated client_msg_id gets the first.
+
+        Returns only once the message is durable.
+        """
+        return await (await self.submit(sender_id, request, origin))
+
+    async def _check_reply(self, ref: ConversationRef, reply_to: int) -> None:
+        target = await self._messages.by_id(reply_to)
+        if target is None or target.conversation_id != ref.id:
+            raise validation_failed("reply_to", "the id of a message in the same conversation")
+
+    def dispatch(self, messages: list[Message]) -> list[int]:
+        """Push stored messages to every member's connected devices; the ids dispatched."""
+        now = self._clock.monotonic()
+        done = []
+        for message in messages:
+            ref = ConversationRef.parse(message.conversation_id)
+            members = self.audience.members(ref)
+            skip = self._origins.get((message.sender_id, message.client_msg_id))
+            self.sessions.push_message(members, message.conversation_id, message.seq,
+                                       message_frame("message", message), now, skip)
+            self.messages_delivered += 1
+            done.append(message.id)
+        return done
+
+    # --- acks and re-sends ------------------------------------------------------------------
+
+    def ack(self, session: Session, conversation_id: str, seq: int) -> None:
+        session.ack(conversation_id, seq)
+
+    async def resend_overdue(self) -> int:
+        """Push again what devices have not acked within `chat.ack_timeout_s`."""
+        overdue = self.sessions.overdue(self._clock.monotonic(), self._config.ack_timeout_s)
+        count = 0
+        for item in overdue:
+            rows = await self._messages.after(item.conversation_id, item.after_seq, SYNC_DEFAULT, item.upto_seq)
+            for row in rows:
+                item.session.transport.send(message_frame("message", message_from_row(row)))
+                count += 1
+        self.resent += count
+        return count
+
+    async def retry_outbox(self) -> int:
+        """Dispatch again messages whose outbox row is still pending after a grace period.
+
+        A row stays pending when a node died between commit and dispatch; recipients
+        deduplicate by message id, so dispatching twice is safe.
+        """
+        now = self._clock.now_ms()
+        rows = await self._messages.outbox_due(now, 500)
+        done: list[int] = []
+        for row in rows:
+            message_id = int(row["message_id"])
+            stored = await self._messages.by_id(message_id)
+            if stored is None:
+                done.append(message_id)
+                continue
+            try:
+                done.extend(self.dispatch([message_from_row(stored)]))
+            except Exception as exc:  # noqa: BLE001 - retried with backoff
+                attempts = int(row["attempts"]) + 1
+                delay = min(300_000, 1000 * 2**attempts) * random.uniform(0.8, 1.2)
+                await self._messages.outbox_retry_later(message_id, attempts, now + int(delay), str(exc),
+                                                        attempts >= OUTBOX_MAX_ATTEMPTS)
+        await self._messages.outbox_done(done)
+        return len(done)
+
+    async def outbox_counts(self) -> dict[str, int]:
+        return await self._messages.outbox_counts()
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def sync(self, user_id: int, cursors: dict[str, int], limit: int = SYNC_DEFAULT) -> tuple[list[Message], bool]:
+        """Every message after each cursor (from 0 for conversations not named), seq order."""
+        if not 1 <= limit <= SYNC_MAX:
+            raise validation_failed("limit", f"1 to {SYNC_MAX}")
+        memberships = sorted(await self._conversations.for_user(user_id), key=lambda m: m.conversation_id)
+        out: list[Message] = []
+        more = False
+        for membership in memberships:
+            cursor = cursors.get(membership.conversation_id, 0)
+            if membership.last_seq <= cursor:
+                continue
+            remaining = limit - len(out)
+            if remaining <= 0:
+                more = True
+                break
+            rows = await self._messages.after(membership.conversation_id, cursor, remaining)
+            out.extend(message_from_row(r) for r in rows)
+            if rows and rows[-1].seq < membership.last_seq and len(rows) == remaining:
+                more = True
+                break
+        return out, more
+
+    async def history(self, user_id: int, conversation_id: str, before_seq: int | None, after_seq: int | None,
+                      limit: int) -> tuple[list[Message], bool]:
+        ref = ConversationRef.parse(conversation_id)
+        await self.audience.check_read(user_id, ref)
+        if before_seq is not None and after_seq is not None:
+            raise validation_failed("before_seq", "give before_seq or after_seq, not both")
+        if after_seq is not None:
+            rows = await self._messages.after(ref.id, after_seq, limit + 1)
+            return [message_from_row(r) for r in rows[:limit]], len(rows) > limit
+        if before_seq is None:
+            before_seq = await self._conversations.last_seq(ref.id) + 1
+        rows = await self._messages.before(ref.id, before_seq, limit + 1)
+        has_more = len(rows) > limit
+        return [message_from_row(r) for r in rows[-limit:]], has_more
+
+    async def conversations(self, user_id: int, cursor: str | None, limit: int) -> tuple[list[ConversationView], str | None]:
+        """The user's conversations, newest activity first."""
+        memberships = await self._conversations.for_user(user_id)
+        memberships.sort(key=lambda m: (-m.last_message_at, m.conversation_id))
+        if cursor:
+            position = _decode_list_cursor(cursor)
+            memberships = [m for m in memberships if (-m.last_message_at, m.conversation_id) > position]
+        page = memberships[:limit]
+        next_cursor = None
+        if len(memberships) > limit and page:
+            next_cursor = _encode_list_cursor(page[-1].last_message_at, page[-1].conversation_id)
+        last = await self._messages.last_of([m.conversation_id for m in page])
+        peers: dict[int, UserRecord] = {}
+        peer_ids = [ConversationRef.parse(m.conversation_id).peer_of(user_id) for m in page if m.kind == DIRECT]
+        if peer_ids:
+            peers = await self._users.by_ids(peer_ids)
+        views = []
+        for m in page:
+            peer = None
+            if m.kind == DIRECT:
+                peer = peers.get(ConversationRef.parse(m.conversation_id).peer_of(user_id))
+            row = last.get(m.conversation_id)
+            views.append(ConversationView(m, peer, message_from_row(row) if row else None))
+        return views, next_cursor
+
+    async def conversation(self, user_id: int, conversation_id: str) -> MembershipRow:
+        ref = ConversationRef.parse(conversation_id)
+        await self.audience.check_read(user_id, ref)
+        membership = await self._conversations.membership(ref.id, user_id)
+        if membership is None:
+            raise not_found("This conversation has no messages yet.")
+        return membership
+
+    # --- read receipts, typing, flags ---------------------------------------------------------
+
+    async def read(self, user_id: int, conversation_id: str, seq: int, origin: Session | None = None) -> None:
+        membership = await self.conversation(user_id, conversation_id)
+        if seq < 0 or seq > membership.last_seq:
+            raise validation_failed("seq", f"0 to {membership.last_seq}, the conversation's last seq")
+        if seq <= membership.read_seq:
+            return
+        await self._db.transaction("read_cursor", lambda tx: self._conversations.advance_read(
+            tx, [(seq, conversation_id, user_id)]))
+        ref = ConversationRef.parse(conversation_id)
+        frame = orjson.dumps({"type": "receipt", "conversation_id": conversation_id,
+                              "user_id": str(user_id), "seq": seq})
+        self.sessions.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
+
+    async def typing(self, user_id: int, conversation_id: str) -> None:
+        ref = ConversationRef.parse(conversation_id)
+        await self.audience.check_read(user_id, ref)
+        frame = orjson.dumps({"type": "typing", "conversation_id": conversation_id, "user_id": str(user_id)})
+        self.sessions.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
+
+    async def set_flags(self, user_id: int, conversation_id: str, muted: bool | None, pinned: bool | None) -> MembershipRow:
+        membership = await self.conversation(user_id, conversation_id)
+        await self._conversations.set_flags(
+            conversation_id, user_id,
+            membership.muted if muted is None else muted,
+            membership.pinned if pinned is None else pinned)
+        return await self.conversation(user_id, conversation_id)
+
+    # --- recall and edit -----------------------------------------------------------------------
+
+    async def _own_message(self, user_id: int, message_id: int) -> tuple[Message, ConversationRef]:
+        row = await self._messages.by_id(message_id)
+        if row is None:
+            raise not_found("No such message.")
+        ref = ConversationRef.parse(row.conversation_id)
+        try:
+            await self.audience.check_read(user_id, ref)
+        except LuckyError:
+            raise not_found("No such message.") from None
+        return message_from_row(row), ref
+
+    async def recall(self, user_id: int, message_id: int) -> Message:
+        message, ref = await self._own_message(user_id, message_id)
+        if message.sender_id != user_id:
+            raise forbidden("Only the sender may recall this message.")
+        if message.recalled:
+            return message
+        now = self._clock.now_ms()
+        if now - message.created_at > self._config.recall_window_s * 1000:
+            raise forbidden(f"Messages can be recalled only within {self._config.recall_window_s} s of sending.")
+        return await self._update(message, ref, {}, message.edited_at, True)
+
+    async def edit(self, user_id: int, message_id: int, body: Any) -> Message:
+        message, ref = await self._own_message(user_id, message_id)
+        if message.sender_id != user_id:
+            raise forbidden("Only the sender may edit this message.")
+        if message.recalled:
+            raise LuckyError(409, "conflict", "A recalled message cannot be edited.")
+        if message.kind not in ("text", "custom", "location"):
+            raise validation_failed("message_id", "only text, location and custom messages can be edited")
+        clean = check_body(message.kind, body)
+        return await self._update(message, ref, clean, self._clock.now_ms(), False)
+
+    async def _update(self, message: Message, ref: ConversationRef, body: dict[str, Any], edited_at: int | None,
+                      recalled: bool) -> Message:
+        async def write(tx: Tx) -> None:
+            await self._messages.update(tx, message.id, body, edited_at, recalled)
+
+        await self._db.transaction("message_update", write)
+        message.body, message.edited_at, message.recalled = body, edited_at, recalled
+        message.invalidate()
+        self.sessions.push_event(self.audience.members(ref), message_frame("message.updated", message))
+        return message
+
+
+def _encode_list_cursor(at: int, conversation_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{at}|{conversation_id}".encode()).decode().rstrip("=")
+
+
+def _decode_list_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, cid = raw.partition("|")
+        return (-int(at), cid)
+    except (ValueError, UnicodeDecodeError):
+        raise validation_failed("cursor", "not a cursor this server issued") from None
+
+
+def parse_seq(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise validation_failed(field, "a whole number, 0 or more")
+    return value
+
+
+def parse_user_id(value: Any, field: str) -> int:
+    parsed = parse_id(value)
+    if parsed is None:
+        raise validation_failed(field, "a user id (a decimal string)")
+    return parsed
+
+
+__all__ = ["ChatService", "ConversationView", "SendRequest"]

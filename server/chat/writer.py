@@ -1,0 +1,189 @@
+"""The send queue: pending sends are stored together, one transaction per batch.
+
+One writer task drains whatever sends are waiting (up to `batch_max`), and in one
+transaction: answers repeats of a `(sender, client_msg_id)` with the stored message, reserves
+each conversation's next seqs, inserts the messages and their outbox rows, and advances the
+senders' own read cursors. Only after the commit is each sender's future resolved, so `sent`
+means durable. The outbox rows of the previous batch, already dispatched, are deleted in the
+same transaction, so dispatch costs no transaction of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..clock import Clock
+from ..errors import LuckyError
+from ..ids import Snowflake
+from ..storage import Database, DatabaseError, Tx
+from ..storage.stores.conversations import ConversationStore
+from ..storage.stores.messages import MessageRow, MessageStore
+from .model import ConversationRef, Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PendingSend:
+    conversation: ConversationRef
+    sender_id: int
+    kind: str
+    body: dict[str, Any]
+    client_msg_id: str
+    reply_to: int | None
+    members: Sequence[int]  # ensured as conversation members with the conversation's first message
+    future: asyncio.Future[tuple[Message, bool]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.sender_id, self.client_msg_id)
+
+
+def message_from_row(row: MessageRow) -> Message:
+    return Message(row.id, row.conversation_id, row.seq, row.sender_id, row.kind, row.body,
+                   row.client_msg_id, row.created_at, row.reply_to, row.edited_at, row.recalled)
+
+
+class SendWriter:
+    def __init__(self, db: Database, ids: Snowflake, clock: Clock, batch_max: int = 256) -> None:
+        self._db = db
+        self._ids = ids
+        self._clock = clock
+        self._batch_max = batch_max
+        self._messages = MessageStore(db)
+        self._conversations = ConversationStore(db)
+        self._queue: asyncio.Queue[PendingSend | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._known_conversations: set[str] = set()
+        self._dispatched: list[int] = []  # outbox rows to delete with the next batch
+        self.on_committed: Callable[[list[Message]], list[int]] = lambda messages: []
+        self.batches = 0
+        self.messages_stored = 0
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="send-writer")
+
+    async def stop(self) -> None:
+        """Store everything already queued, then stop."""
+        if self._task is None:
+            return
+        self._closing = True
+        await self._queue.put(None)
+        await self._task
+        self._task = None
+        if self._dispatched:
+            await self._messages.outbox_done(self._dispatched)
+            self._dispatched = []
+
+    def enqueue(self, send: PendingSend) -> None:
+        """Queue a send; its future gets (the stored message, True if new) once committed."""
+        if self._task is None or self._closing:
+            raise LuckyError(503, "unavailable", "The server is shutting down; send again after reconnecting.")
+        self._queue.put_nowait(send)
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._batch_max and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                await self._store(batch)
+            except Exception:  # one item at a time, so that one bad send fails alone
+                if len(batch) == 1:
+                    raise_into(batch[0], "could not store the message")
+                else:
+                    for item in batch:
+                        try:
+                            await self._store([item])
+                        except Exception:
+                            raise_into(item, "could not store the message")
+
+    async def _store(self, batch: list[PendingSend]) -> None:
+        now = self._clock.now_ms()
+        done_before, self._dispatched = self._dispatched, []
+        results: dict[int, tuple[Message, bool]] = {}
+
+        async def write(tx: Tx) -> list[Message]:
+            results.clear()
+            await self._messages.delete_outbox(tx, done_before)
+            keys = list(dict.fromkeys(item.key for item in batch))
+            stored = {(r.sender_id, r.client_msg_id): r for r in await self._messages.existing(tx, keys)}
+            fresh: dict[tuple[int, str], Message] = {}
+            by_conversation: dict[str, list[PendingSend]] = {}
+            for index, item in enumerate(batch):
+                if item.key in stored:
+                    results[index] = (message_from_row(stored[item.key]), False)
+                elif item.key not in fresh:
+                    fresh[item.key] = Message(0, item.conversation.id, 0, item.sender_id, item.kind, item.body,
+                                              item.client_msg_id, now, item.reply_to)
+                    by_conversation.setdefault(item.conversation.id, []).append(item)
+            created: list[Message] = []
+            for cid, items in by_conversation.items():
+                last = await self._messages.bump_seq(tx, cid, items[0].conversation.kind, len(items), now)
+                if cid not in self._known_conversations and items[0].members:
+                    await self._conversations.ensure_members(tx, cid, items[0].members, now)
+                for offset, item in enumerate(items):
+                    message = fresh[item.key]
+                    message.id = self._ids.next_id()
+                    message.seq = last - len(items) + 1 + offset
+                    created.append(message)
+            if created:
+                await self._messages.insert_many(tx, [
+                    (m.id, m.conversation_id, m.seq, m.sender_id, m.kind, orjson.dumps(m.body).decode(),
+                     m.client_msg_id, m.created_at, m.reply_to, None, False) for m in created])
+                await self._messages.add_outbox(tx, [(m.id, m.conversation_id, now) for m in created])
+                newest: dict[tuple[str, int], int] = {}
+                for m in created:
+                    newest[(m.conversation_id, m.sender_id)] = m.seq
+                await self._conversations.advance_read(tx, [(seq, cid, uid) for (cid, uid), seq in newest.items()])
+            first_seen: set[tuple[int, str]] = set()
+            for index, item in enumerate(batch):
+                if index not in results:
+                    # A repeat inside this very batch gets the first copy, as a repeat.
+                    results[index] = (fresh[item.key], item.key not in first_seen)
+                    first_seen.add(item.key)
+            return created
+
+        try:
+            created = await self._db.transaction("store_messages", write)
+        except BaseException:
+            self._dispatched = done_before + self._dispatched
+            raise
+        self.batches += 1
+        self.messages_stored += len(created)
+        for item in batch:
+            self._known_conversations.add(item.conversation.id)
+        for index, item in enumerate(batch):
+            message, is_new = results[index]
+            if not item.future.done():
+                item.future.set_result((message, is_new))
+        if created:
+            try:
+                self._dispatched.extend(self.on_committed(created))
+            except Exception:  # the outbox job re-dispatches what was not marked done
+                log.exception("dispatch of %d stored messages failed", len(created))
+
+
+def raise_into(item: PendingSend, reason: str) -> None:
+    if not item.future.done():
+        item.future.set_exception(DatabaseError(reason))

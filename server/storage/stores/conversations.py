@@ -1,0 +1,75 @@
+"""Who is in which conversation, and each member's read cursor and flags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..engine import Database, Tx
+
+
+@dataclass(frozen=True)
+class MembershipRow:
+    conversation_id: str
+    kind: str
+    last_seq: int
+    last_message_at: int
+    read_seq: int
+    muted: bool
+    pinned: bool
+
+
+_SELECT = ("SELECT m.conversation_id, c.kind, c.last_seq, c.last_message_at, m.read_seq, m.muted, m.pinned "
+           "FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id ")
+
+
+def _row(row: dict[str, object]) -> MembershipRow:
+    return MembershipRow(
+        conversation_id=str(row["conversation_id"]),
+        kind=str(row["kind"]),
+        last_seq=int(row["last_seq"]),  # type: ignore[arg-type]
+        last_message_at=int(row["last_message_at"]),  # type: ignore[arg-type]
+        read_seq=int(row["read_seq"]),  # type: ignore[arg-type]
+        muted=bool(row["muted"]),
+        pinned=bool(row["pinned"]),
+    )
+
+
+class ConversationStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def ensure_members(self, tx: Tx, conversation_id: str, user_ids: Sequence[int], now_ms: int) -> None:
+        await tx.executemany(
+            "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (conversation_id, user_id) DO NOTHING",
+            [(conversation_id, uid, now_ms) for uid in user_ids],
+        )
+
+    async def for_user(self, user_id: int) -> list[MembershipRow]:
+        """Every conversation of a user (through the members-by-user index)."""
+        rows = await self._db.fetch_all(_SELECT + "WHERE m.user_id = ?", (user_id,))
+        return [_row(r) for r in rows]
+
+    async def membership(self, conversation_id: str, user_id: int) -> MembershipRow | None:
+        row = await self._db.fetch_one(_SELECT + "WHERE m.conversation_id = ? AND m.user_id = ?",
+                                       (conversation_id, user_id))
+        return _row(row) if row else None
+
+    async def last_seq(self, conversation_id: str) -> int:
+        row = await self._db.fetch_one("SELECT last_seq FROM conversations WHERE id = ?", (conversation_id,))
+        return int(row["last_seq"]) if row else 0
+
+    async def advance_read(self, tx: Tx, rows: Sequence[tuple[int, str, int]]) -> None:
+        """Move read cursors forward only: rows of (seq, conversation_id, user_id)."""
+        await tx.executemany(
+            "UPDATE conversation_members SET read_seq = ? WHERE conversation_id = ? AND user_id = ? AND read_seq < ?",
+            [(seq, cid, uid, seq) for seq, cid, uid in rows],
+        )
+
+    async def set_flags(self, conversation_id: str, user_id: int, muted: bool, pinned: bool) -> None:
+        await self._db.execute(
+            "conversation_flags",
+            "UPDATE conversation_members SET muted = ?, pinned = ? WHERE conversation_id = ? AND user_id = ?",
+            (muted, pinned, conversation_id, user_id),
+        )

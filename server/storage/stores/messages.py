@@ -1,0 +1,164 @@
+"""Messages, each conversation's seq counter, and the outbox of messages not yet dispatched."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..engine import Database, Row, Tx
+
+# A dispatched row is deleted at once; one still pending after this long is retried.
+OUTBOX_GRACE_MS = 5000
+
+_COLUMNS = ("id, conversation_id, seq, sender_id, kind, body, client_msg_id, created_at, "
+            "reply_to, edited_at, recalled")
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: int
+    conversation_id: str
+    seq: int
+    sender_id: int
+    kind: str
+    body: dict[str, Any]
+    client_msg_id: str
+    created_at: int
+    reply_to: int | None
+    edited_at: int | None
+    recalled: bool
+
+    @classmethod
+    def from_row(cls, row: Row) -> MessageRow:
+        return cls(
+            id=int(row["id"]),
+            conversation_id=row["conversation_id"],
+            seq=int(row["seq"]),
+            sender_id=int(row["sender_id"]),
+            kind=row["kind"],
+            body=orjson.loads(row["body"]),
+            client_msg_id=row["client_msg_id"],
+            created_at=int(row["created_at"]),
+            reply_to=row["reply_to"],
+            edited_at=row["edited_at"],
+            recalled=bool(row["recalled"]),
+        )
+
+
+class MessageStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def existing(self, tx: Tx, keys: Sequence[tuple[int, str]]) -> list[MessageRow]:
+        """Messages already stored under any of these (sender_id, client_msg_id) keys."""
+        if not keys:
+            return []
+        values = ", ".join("(?, ?)" for _ in keys)
+        params = [item for key in keys for item in key]
+        rows = await tx.fetch_all(
+            f"SELECT {_COLUMNS} FROM messages WHERE (sender_id, client_msg_id) IN (VALUES {values})",
+            params,
+        )
+        return [MessageRow.from_row(r) for r in rows]
+
+    async def bump_seq(self, tx: Tx, conversation_id: str, kind: str, count: int, now_ms: int) -> int:
+        """Reserve `count` seqs in a conversation (creating it); the last one reserved."""
+        row = await tx.fetch_one(
+            "INSERT INTO conversations (id, kind, last_seq, last_message_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "last_seq = conversations.last_seq + excluded.last_seq, last_message_at = excluded.last_message_at "
+            "RETURNING last_seq",
+            (conversation_id, kind, count, now_ms, now_ms),
+        )
+        assert row is not None
+        return int(row["last_seq"])
+
+    async def insert_many(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert messages given as tuples in column order (see _COLUMNS), body as JSON text."""
+        await tx.executemany(
+            f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+
+    async def add_outbox(self, tx: Tx, rows: Sequence[tuple[int, str, int]]) -> None:
+        """Outbox rows (message_id, conversation_id, now) for messages not yet dispatched."""
+        await tx.executemany(
+            "INSERT INTO outbox (message_id, conversation_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
+            [(mid, cid, now + OUTBOX_GRACE_MS, now) for mid, cid, now in rows],
+        )
+
+    async def delete_outbox(self, tx: Tx, message_ids: Sequence[int]) -> None:
+        """Dispatched messages leave the outbox (deleting keeps its index small)."""
+        if message_ids:
+            marks = ", ".join("?" for _ in message_ids)
+            await tx.execute(f"DELETE FROM outbox WHERE message_id IN ({marks})", list(message_ids))
+
+    async def outbox_done(self, message_ids: Sequence[int]) -> None:
+        if message_ids:
+            await self._db.transaction("outbox_done", lambda tx: self.delete_outbox(tx, message_ids))
+
+    async def outbox_due(self, now_ms: int, limit: int) -> list[Row]:
+        return await self._db.fetch_all(
+            "SELECT message_id, conversation_id, attempts FROM outbox "
+            "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now_ms, limit),
+        )
+
+    async def outbox_retry_later(self, message_id: int, attempts: int, next_at: int, error: str,
+                                 failed: bool) -> None:
+        await self._db.execute(
+            "outbox_retry",
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, state = ? WHERE message_id = ?",
+            (attempts, next_at, error[:500], "failed" if failed else "pending", message_id),
+        )
+
+    async def outbox_counts(self) -> dict[str, int]:
+        rows = await self._db.fetch_all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+        return {r["state"]: int(r["n"]) for r in rows}
+
+    async def by_id(self, message_id: int) -> MessageRow | None:
+        row = await self._db.fetch_one(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        return MessageRow.from_row(row) if row else None
+
+    async def after(self, conversation_id: str, after_seq: int, limit: int, upto_seq: int | None = None) -> list[MessageRow]:
+        """Messages with seq > after_seq (and <= upto_seq), ascending."""
+        if upto_seq is None:
+            rows = await self._db.fetch_all(
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (conversation_id, after_seq, limit),
+            )
+        else:
+            rows = await self._db.fetch_all(
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? AND seq <= ? "
+                "ORDER BY seq LIMIT ?",
+                (conversation_id, after_seq, upto_seq, limit),
+            )
+        return [MessageRow.from_row(r) for r in rows]
+
+    async def before(self, conversation_id: str, before_seq: int, limit: int) -> list[MessageRow]:
+        """The `limit` messages just before `before_seq`, ascending."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (conversation_id, before_seq, limit),
+        )
+        return [MessageRow.from_row(r) for r in reversed(rows)]
+
+    async def last_of(self, conversation_ids: Sequence[str]) -> dict[str, MessageRow]:
+        """The newest message of each conversation (by the seq index, one lookup each)."""
+        found: dict[str, MessageRow] = {}
+        for cid in conversation_ids:
+            row = await self._db.fetch_one(
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1", (cid,)
+            )
+            if row:
+                found[cid] = MessageRow.from_row(row)
+        return found
+
+    async def update(self, tx: Tx, message_id: int, body: dict[str, Any], edited_at: int | None,
+                     recalled: bool) -> None:
+        await tx.execute(
+            "UPDATE messages SET body = ?, edited_at = ?, recalled = ? WHERE id = ?",
+            (orjson.dumps(body).decode(), edited_at, recalled, message_id),
+        )
