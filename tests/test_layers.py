@@ -1,0 +1,63 @@
+"""The architecture, checked: services know nothing of HTTP, and SQL lives only in storage."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = ROOT / "server"
+# The edges: the only modules allowed to import aiohttp.
+EDGE_NAMES = {"routes.py", "gateway.py", "app.py", "runner.py", "keys.py", "openapi.py"}
+EDGE_DIRS = {SERVER / "web"}
+SQL = re.compile(r"\b(SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b",
+                 re.IGNORECASE | re.DOTALL)
+
+
+def _python_files(base: Path) -> list[Path]:
+    return sorted(p for p in base.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _is_edge(path: Path) -> bool:
+    return path.name in EDGE_NAMES or any(d in path.parents for d in EDGE_DIRS)
+
+
+@pytest.mark.parametrize("path", [p for p in _python_files(SERVER) if not _is_edge(p)],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_services_and_ports_do_not_import_aiohttp(path: Path) -> None:
+    assert "aiohttp" not in _imports(path), f"{path.relative_to(ROOT)} is not an edge but imports aiohttp"
+
+
+@pytest.mark.parametrize("path", [p for p in _python_files(SERVER) + _python_files(ROOT / "lucky_cli")
+                                  + _python_files(ROOT / "console")
+                                  if SERVER / "storage" not in p.parents],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_sql_lives_only_in_storage(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
+            pytest.fail(f"{path.relative_to(ROOT)}:{node.lineno} holds SQL; move it to a store in server/storage")
+
+
+def test_storage_does_not_reach_up_into_services() -> None:
+    for path in _python_files(SERVER / "storage"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2 and node.module:
+                top = node.module.split(".")[0]
+                assert top not in {"auth", "chat", "users", "web", "ops", "app", "core"}, (
+                    f"{path.relative_to(ROOT)} imports ..{node.module}: storage must not depend on services")
