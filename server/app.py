@@ -15,15 +15,21 @@ from .chat.service import ChatService
 from .clock import Clock
 from .config import Config
 from .core import open_core
-from .keys import CHAT, CORE, METRICS
+from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS
 from .metrics import Metrics
 from .ops.routes import routes as ops_routes
+from .social.avatar import AvatarCache
+from .social.friends import FriendService
+from .social.group_routes import routes as group_routes
+from .social.groups import GroupService
+from .social.routes import routes as friend_routes
 from .users.routes import routes as user_routes
 from .web.middleware import error_middleware
 
 log = logging.getLogger(__name__)
 
-ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes)
+ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
+                group_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -47,6 +53,14 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
             sessions.kick_families(user_id, families, reason)
 
         core.auth.revocation_listeners.append(on_revoked)
+        friends = FriendService(core.db, config.chat, core.clock, core.ids, sessions)
+        groups = GroupService(core.db, config.chat, core.clock, core.ids, chat)
+        chat.audience.direct = friends
+        chat.audience.groups = groups
+        chat.presence_listeners.append(friends.presence)
+        app[FRIENDS] = friends
+        app[GROUPS] = groups
+        app[AVATARS] = AvatarCache()
         metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
         app[CHAT] = chat
         await chat.start()

@@ -10,7 +10,13 @@ if TYPE_CHECKING:
     from .chat.service import ChatService
     from .core import Core
     from .metrics import Metrics
+    from .social.avatar import AvatarCache
+    from .social.friends import FriendService
+    from .social.groups import GroupService
 
 CORE: web.AppKey["Core"] = web.AppKey("core")
 CHAT: web.AppKey["ChatService"] = web.AppKey("chat")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
+FRIENDS: web.AppKey["FriendService"] = web.AppKey("friends")
+GROUPS: web.AppKey["GroupService"] = web.AppKey("groups")
+AVATARS: web.AppKey["AvatarCache"] = web.AppKey("group_avatars")

@@ -33,7 +33,8 @@ def _imports(path: Path) -> set[str]:
 
 
 def _is_edge(path: Path) -> bool:
-    return path.name in EDGE_NAMES or any(d in path.parents for d in EDGE_DIRS)
+    return (path.name in EDGE_NAMES or path.name.endswith("_routes.py")
+            or any(d in path.parents for d in EDGE_DIRS))
 
 
 @pytest.mark.parametrize("path", [p for p in _python_files(SERVER) if not _is_edge(p)],

@@ -1,32 +1,49 @@
 """Who may post to and read a conversation, and who receives its messages.
 
-Direct conversations need no lookup beyond the two users; groups are answered by the group
-policy that the groups feature installs (until then every `g:` id is unknown).
+Direct conversations need no lookup beyond the two users (plus the blocks and friendship
+rules a `DirectPolicy` installs); groups are answered by the `GroupPolicy` that the groups
+feature installs. Until one is installed every `g:` id is unknown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import LuckyError, not_found, validation_failed
+from ..storage.stores.conversations import ConversationStore
 from ..storage.stores.users import UserStore
 from .model import DIRECT, ConversationRef
 
 
-class GroupPolicy(Protocol):
-    async def can_read(self, user_id: int, group_id: int) -> bool: ...
+class DirectPolicy(Protocol):
+    async def check_direct(self, sender_id: int, peer_id: int) -> None:
+        """Raise LuckyError unless `sender_id` may message `peer_id` (blocks, friendship)."""
 
-    async def check_post(self, user_id: int, group_id: int, kind: str, body: dict[str, object]) -> None:
+
+class GroupPolicy(Protocol):
+    async def prepare(self, group_id: int) -> None:
+        """Load what `members` needs, so that it can answer without waiting."""
+
+    async def was_member(self, user_id: int, group_id: int) -> bool:
+        """Whether the user is or ever was a member (former members read up to their leaving)."""
+
+    async def check_post(self, user_id: int, group_id: int, kind: str, body: dict[str, Any]) -> None:
         """Raise LuckyError unless the user may post this now."""
 
-    def members(self, group_id: int) -> Sequence[int]: ...
+    def members(self, group_id: int) -> Sequence[int]:
+        """The active members, from memory (after `prepare`)."""
+
+    async def can_moderate(self, user_id: int, group_id: int) -> bool:
+        """Whether the user is the group's owner or an admin (recalls any message)."""
 
 
 class Audience:
-    def __init__(self, users: UserStore) -> None:
+    def __init__(self, users: UserStore, conversations: ConversationStore) -> None:
         self._users = users
+        self._conversations = conversations
         self._usable: dict[int, bool] = {}
+        self.direct: DirectPolicy | None = None
         self.groups: GroupPolicy | None = None
 
     def forget_user(self, user_id: int) -> None:
@@ -48,25 +65,50 @@ class Audience:
             raise not_found("No user has that id.")
         return ConversationRef.direct(sender_id, to_id)
 
-    async def check_read(self, user_id: int, ref: ConversationRef) -> None:
-        """404 unless the user belongs to the conversation (outsiders learn nothing)."""
+    async def prepare(self, ref: ConversationRef) -> None:
+        if ref.kind != DIRECT and self.groups is not None and ref.group_id is not None:
+            await self.groups.prepare(ref.group_id)
+
+    async def check_read(self, user_id: int, ref: ConversationRef) -> int | None:
+        """The last seq the user may read (None: all of it); 404/403 for outsiders."""
         if ref.kind == DIRECT:
             if user_id not in ref.user_ids:
                 raise not_found("No such conversation.")
-            return
-        if self.groups is None or ref.group_id is None or not await self.groups.can_read(user_id, ref.group_id):
-            raise LuckyError(403, "forbidden", "You are not a member of this group.") if self.groups else not_found(
-                "No such conversation.")
+            return None
+        if self.groups is None or ref.group_id is None:
+            raise not_found("No such conversation.")
+        if not await self.groups.was_member(user_id, ref.group_id):
+            raise LuckyError(403, "forbidden", "You are not a member of this group.")
+        membership = await self._conversations.membership(ref.id, user_id)
+        return membership.until_seq if membership is not None else None
 
-    async def check_post(self, user_id: int, ref: ConversationRef, kind: str, body: dict[str, object]) -> None:
+    async def check_active(self, user_id: int, ref: ConversationRef) -> None:
+        """403 unless the user is a current member (for typing and the like)."""
+        if await self.check_read(user_id, ref) is not None:
+            raise LuckyError(403, "forbidden", "You are no longer a member of this conversation.")
+
+    async def check_post(self, user_id: int, ref: ConversationRef, kind: str, body: dict[str, Any]) -> None:
         if ref.kind == DIRECT:
             await self.check_read(user_id, ref)
-            if not await self.user_usable(ref.peer_of(user_id)):
+            peer = ref.peer_of(user_id)
+            if not await self.user_usable(peer):
                 raise LuckyError(403, "forbidden", "That account is disabled; the message was not sent.")
+            for mentioned in body.get("mentions", ()) if kind == "text" else ():
+                if int(mentioned) not in ref.user_ids:
+                    raise validation_failed("body.mentions", "only members of the conversation can be mentioned")
+            if body.get("mention_all"):
+                raise validation_failed("body.mention_all", "only in groups")
+            if self.direct is not None:
+                await self.direct.check_direct(user_id, peer)
             return
         if self.groups is None or ref.group_id is None:
             raise not_found("No such group.")
         await self.groups.check_post(user_id, ref.group_id, kind, body)
+
+    async def can_moderate(self, user_id: int, ref: ConversationRef) -> bool:
+        if ref.kind == DIRECT or self.groups is None or ref.group_id is None:
+            return False
+        return await self.groups.can_moderate(user_id, ref.group_id)
 
     def members(self, ref: ConversationRef) -> Sequence[int]:
         if ref.kind == DIRECT:

@@ -220,7 +220,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     chat = request.app[CHAT]
     transport = WsTransport(ws)
-    session = chat.sessions.add(claims.user_id, claims.device_id, claims.family_id, transport)
+    session = await chat.connect(claims.user_id, claims.device_id, claims.family_id, transport)
     connection = Connection(request, chat, session, transport,
                             TokenBucket(config.send_rate_per_s, config.send_burst, time.monotonic()))
     transport.send(orjson.dumps({
@@ -238,7 +238,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     except Exception:  # a bug must cost one socket, never the process
         log.exception("websocket of user %s failed", claims.user_id)
     finally:
-        chat.sessions.remove(session)
+        await chat.disconnect(session)
         if not ws.closed:
             await ws.close()
     return ws

@@ -8,7 +8,9 @@ import msgspec
 from aiohttp import web
 
 from ..errors import validation_failed
-from ..keys import CHAT
+from ..keys import CHAT, GROUPS
+from ..social.group_routes import group_json
+from .model import GROUP, ConversationRef
 from ..web.bodies import json_response, list_body, parse_body, query_limit
 from ..web.routing import RouteTable
 from ..web.session import claims_of, user_json
@@ -32,7 +34,7 @@ class FlagsBody(msgspec.Struct):
     pinned: bool | None = None
 
 
-def _view_json(request: web.Request, view: ConversationView) -> dict[str, Any]:
+async def _view_json(request: web.Request, view: ConversationView) -> dict[str, Any]:
     m = view.membership
     item: dict[str, Any] = {
         "conversation_id": m.conversation_id,
@@ -43,9 +45,14 @@ def _view_json(request: web.Request, view: ConversationView) -> dict[str, Any]:
         "unread": view.unread,
         "muted": m.muted,
         "pinned": m.pinned,
+        "mentioned": view.mentioned,
     }
     if view.peer is not None:
         item["peer"] = user_json(request, view.peer)
+    if m.kind == GROUP:
+        ref = ConversationRef.parse(m.conversation_id)
+        assert ref.group_id is not None
+        item["group"] = group_json(request, await request.app[GROUPS].get(ref.group_id))
     return item
 
 
@@ -64,7 +71,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     claims = await claims_of(request)
     views, cursor = await request.app[CHAT].conversations(claims.user_id, request.query.get("cursor"),
                                                           query_limit(request))
-    return json_response(list_body([_view_json(request, v) for v in views], cursor))
+    return json_response(list_body([await _view_json(request, v) for v in views], cursor))
 
 
 @routes.get("/api/v1/conversations/{cid}/messages", "A conversation's messages by seq, ascending",

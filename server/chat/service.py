@@ -11,6 +11,7 @@ import asyncio
 import base64
 import logging
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..storage.stores.conversations import ConversationStore, MembershipRow
 from ..storage.stores.messages import MessageStore
 from ..storage.stores.users import UserRecord, UserStore
 from .audience import Audience
-from .delivery import Session, Sessions
+from .delivery import Session, Sessions, Transport
 from .kinds import check_body
 from .model import DIRECT, ConversationRef, Message, message_frame
 from .writer import PendingSend, SendWriter, message_from_row
@@ -58,7 +59,12 @@ class ConversationView:
 
     @property
     def unread(self) -> int:
-        return max(0, self.membership.last_seq - self.membership.read_seq)
+        return max(0, self.membership.visible_seq - self.membership.read_seq)
+
+    @property
+    def mentioned(self) -> bool:
+        """Someone mentioned the user in a message not yet read."""
+        return self.membership.mention_seq > self.membership.read_seq
 
 
 class ChatService:
@@ -71,11 +77,12 @@ class ChatService:
         self._messages = MessageStore(db)
         self._conversations = ConversationStore(db)
         self.sessions = sessions
-        self.audience = Audience(self._users)
+        self.audience = Audience(self._users, self._conversations)
         self.writer = SendWriter(db, ids, clock, batch_max)
         self.writer.on_committed = self.dispatch
-        self._origins: dict[tuple[int, str], int] = {}
+        self._ids = ids
         self._sweeper: asyncio.Task[None] | None = None
+        self.presence_listeners: list[Callable[[int, bool], Awaitable[None]]] = []
         self.messages_delivered = 0
         self.resent = 0
 
@@ -107,6 +114,27 @@ class ChatService:
             except Exception:  # a failed sweep is retried on the next tick
                 log.exception("chat sweep failed")
 
+    # --- connections -----------------------------------------------------------------------
+
+    async def connect(self, user_id: int, device_id: str, family_id: int, transport: Transport) -> Session:
+        """Register a connected device; the user's friends hear of its first device."""
+        session = self.sessions.add(user_id, device_id, family_id, transport)
+        if len(self.sessions.of_user(user_id)) == 1:
+            await self._presence(user_id, True)
+        return session
+
+    async def disconnect(self, session: Session) -> None:
+        self.sessions.remove(session)
+        if not self.sessions.of_user(session.user_id):
+            await self._presence(session.user_id, False)
+
+    async def _presence(self, user_id: int, online: bool) -> None:
+        for listener in self.presence_listeners:
+            try:
+                await listener(user_id, online)
+            except Exception:  # presence is a courtesy; it must not fail a connection
+                log.exception("presence listener failed for user %s", user_id)
+
     # --- sending -------------------------------------------------------------------------
 
     async def resolve_target(self, sender_id: int, request: SendRequest) -> ConversationRef:
@@ -135,12 +163,27 @@ class ChatService:
         if request.reply_to is not None:
             await self._check_reply(ref, request.reply_to)
         pending = PendingSend(ref, sender_id, request.kind, body, cmid, request.reply_to,
-                              ref.user_ids if ref.kind == DIRECT else ())
-        if origin is not None:
-            self._origins[pending.key] = origin.id
-            pending.future.add_done_callback(lambda _: self._origins.pop(pending.key, None))
+                              ref.user_ids if ref.kind == DIRECT else (),
+                              origin=origin.id if origin is not None else None,
+                              mentions=self._mentioned(sender_id, ref, request.kind, body))
         self.writer.enqueue(pending)
         return pending.future
+
+    def _mentioned(self, sender_id: int, ref: ConversationRef, kind: str, body: dict[str, Any]) -> tuple[int, ...]:
+        if kind != "text":
+            return ()
+        if body.get("mention_all"):
+            return tuple(m for m in self.audience.members(ref) if m != sender_id)
+        return tuple(int(m) for m in body.get("mentions", ()) if int(m) != sender_id)
+
+    async def post_system(self, actor_id: int, ref: ConversationRef, body: dict[str, Any], *,
+                          effect: Any = None, also_notify: Sequence[int] = ()) -> Message:
+        """Store a `system` message (and its effect, atomically); returns it once durable."""
+        pending = PendingSend(ref, actor_id, "system", body, f"sys:{self._ids.next_id()}", None, (),
+                              also_notify=also_notify, effect=effect)
+        self.writer.enqueue(pending)
+        message, _ = await pending.future
+        return message
 
     async def send(self, sender_id: int, request: SendRequest, origin: Session | None = None) -> tuple[Message, bool]:
         """Store a message; (the message, True if new). A repeated client_msg_id gets the first.
@@ -154,19 +197,22 @@ class ChatService:
         if target is None or target.conversation_id != ref.id:
             raise validation_failed("reply_to", "the id of a message in the same conversation")
 
-    def dispatch(self, messages: list[Message]) -> list[int]:
+    def dispatch(self, stored: list[tuple[Message, PendingSend]]) -> list[int]:
         """Push stored messages to every member's connected devices; the ids dispatched."""
+        for message, pending in stored:
+            self.push(message, pending.origin, pending.also_notify)
+        return [message.id for message, _ in stored]
+
+    def push(self, message: Message, origin: int | None = None, also_notify: Sequence[int] = ()) -> None:
+        """Queue one message's frame, serialized once, to every device of every member."""
+        ref = ConversationRef.parse(message.conversation_id)
+        frame = message_frame("message", message)
         now = self._clock.monotonic()
-        done = []
-        for message in messages:
-            ref = ConversationRef.parse(message.conversation_id)
-            members = self.audience.members(ref)
-            skip = self._origins.get((message.sender_id, message.client_msg_id))
-            self.sessions.push_message(members, message.conversation_id, message.seq,
-                                       message_frame("message", message), now, skip)
-            self.messages_delivered += 1
-            done.append(message.id)
-        return done
+        self.sessions.push_message(self.audience.members(ref), message.conversation_id, message.seq, frame, now,
+                                   origin)
+        if also_notify:
+            self.sessions.push_message(also_notify, message.conversation_id, message.seq, frame, now, origin)
+        self.messages_delivered += 1
 
     # --- acks and re-sends ------------------------------------------------------------------
 
@@ -201,7 +247,10 @@ class ChatService:
                 done.append(message_id)
                 continue
             try:
-                done.extend(self.dispatch([message_from_row(stored)]))
+                message = message_from_row(stored)
+                await self.audience.prepare(ConversationRef.parse(message.conversation_id))
+                self.push(message)
+                done.append(message_id)
             except Exception as exc:  # noqa: BLE001 - retried with backoff
                 attempts = int(row["attempts"]) + 1
                 delay = min(300_000, 1000 * 2**attempts) * random.uniform(0.8, 1.2)
@@ -219,20 +268,27 @@ class ChatService:
         """Every message after each cursor (from 0 for conversations not named), seq order."""
         if not 1 <= limit <= SYNC_MAX:
             raise validation_failed("limit", f"1 to {SYNC_MAX}")
+        # A cursor must name one of the user's conversations: a foreign or malformed id is
+        # not_found rather than silently ignored, so a client with a wrong id hears of it.
+        for cid, seq in cursors.items():
+            await self.audience.check_read(user_id, ConversationRef.parse(cid))
+            if seq < 0:
+                raise validation_failed("cursors", "each cursor a seq, 0 or more")
         memberships = sorted(await self._conversations.for_user(user_id), key=lambda m: m.conversation_id)
         out: list[Message] = []
         more = False
         for membership in memberships:
             cursor = cursors.get(membership.conversation_id, 0)
-            if membership.last_seq <= cursor:
+            visible = membership.visible_seq
+            if visible <= cursor:
                 continue
             remaining = limit - len(out)
             if remaining <= 0:
                 more = True
                 break
-            rows = await self._messages.after(membership.conversation_id, cursor, remaining)
+            rows = await self._messages.after(membership.conversation_id, cursor, remaining, membership.until_seq)
             out.extend(message_from_row(r) for r in rows)
-            if rows and rows[-1].seq < membership.last_seq and len(rows) == remaining:
+            if rows and rows[-1].seq < visible and len(rows) == remaining:
                 more = True
                 break
         return out, more
@@ -240,14 +296,14 @@ class ChatService:
     async def history(self, user_id: int, conversation_id: str, before_seq: int | None, after_seq: int | None,
                       limit: int) -> tuple[list[Message], bool]:
         ref = ConversationRef.parse(conversation_id)
-        await self.audience.check_read(user_id, ref)
+        bound = await self.audience.check_read(user_id, ref)
         if before_seq is not None and after_seq is not None:
             raise validation_failed("before_seq", "give before_seq or after_seq, not both")
         if after_seq is not None:
-            rows = await self._messages.after(ref.id, after_seq, limit + 1)
+            rows = await self._messages.after(ref.id, after_seq, limit + 1, bound)
             return [message_from_row(r) for r in rows[:limit]], len(rows) > limit
-        if before_seq is None:
-            before_seq = await self._conversations.last_seq(ref.id) + 1
+        last = await self._conversations.last_seq(ref.id) if bound is None else bound
+        before_seq = last + 1 if before_seq is None else min(before_seq, last + 1)
         rows = await self._messages.before(ref.id, before_seq, limit + 1)
         has_more = len(rows) > limit
         return [message_from_row(r) for r in rows[-limit:]], has_more
@@ -289,8 +345,8 @@ class ChatService:
 
     async def read(self, user_id: int, conversation_id: str, seq: int, origin: Session | None = None) -> None:
         membership = await self.conversation(user_id, conversation_id)
-        if seq < 0 or seq > membership.last_seq:
-            raise validation_failed("seq", f"0 to {membership.last_seq}, the conversation's last seq")
+        if seq < 0 or seq > membership.visible_seq:
+            raise validation_failed("seq", f"0 to {membership.visible_seq}, the last seq you can read")
         if seq <= membership.read_seq:
             return
         await self._db.transaction("read_cursor", lambda tx: self._conversations.advance_read(
@@ -302,7 +358,7 @@ class ChatService:
 
     async def typing(self, user_id: int, conversation_id: str) -> None:
         ref = ConversationRef.parse(conversation_id)
-        await self.audience.check_read(user_id, ref)
+        await self.audience.check_active(user_id, ref)
         frame = orjson.dumps({"type": "typing", "conversation_id": conversation_id, "user_id": str(user_id)})
         self.sessions.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
 
@@ -322,19 +378,22 @@ class ChatService:
             raise not_found("No such message.")
         ref = ConversationRef.parse(row.conversation_id)
         try:
-            await self.audience.check_read(user_id, ref)
+            bound = await self.audience.check_read(user_id, ref)
         except LuckyError:
             raise not_found("No such message.") from None
+        if bound is not None and row.seq > bound:
+            raise not_found("No such message.")
         return message_from_row(row), ref
 
     async def recall(self, user_id: int, message_id: int) -> Message:
         message, ref = await self._own_message(user_id, message_id)
-        if message.sender_id != user_id:
-            raise forbidden("Only the sender may recall this message.")
+        moderator = await self.audience.can_moderate(user_id, ref)
+        if message.sender_id != user_id and not moderator:
+            raise forbidden("Only the sender (or a group's admins) may recall this message.")
         if message.recalled:
             return message
         now = self._clock.now_ms()
-        if now - message.created_at > self._config.recall_window_s * 1000:
+        if not moderator and now - message.created_at > self._config.recall_window_s * 1000:
             raise forbidden(f"Messages can be recalled only within {self._config.recall_window_s} s of sending.")
         return await self._update(message, ref, {}, message.edited_at, True)
 
@@ -343,7 +402,8 @@ class ChatService:
         if message.sender_id != user_id:
             raise forbidden("Only the sender may edit this message.")
         if message.recalled:
-            raise LuckyError(409, "conflict", "A recalled message cannot be edited.")
+            # forbidden, not conflict: the WebSocket's error codes are the contract's short list
+            raise forbidden("A recalled message cannot be edited.")
         if message.kind not in ("text", "custom", "location"):
             raise validation_failed("message_id", "only text, location and custom messages can be edited")
         clean = check_body(message.kind, body)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,12 @@ class PendingSend:
     client_msg_id: str
     reply_to: int | None
     members: Sequence[int]  # ensured as conversation members with the conversation's first message
+    origin: int | None = None  # the session that sent it: it gets `sent`, not a copy
+    also_notify: Sequence[int] = ()  # pushed to these users too (a member just added)
+    mentions: Sequence[int] = ()  # members whose conversation shows a mention until read
+    # Runs in the same transaction once the message has its seq (a group change and its
+    # system message are stored together or not at all).
+    effect: Callable[[Tx, Message], Awaitable[None]] | None = None
     future: asyncio.Future[tuple[Message, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -64,7 +70,7 @@ class SendWriter:
         self._closing = False
         self._known_conversations: set[str] = set()
         self._dispatched: list[int] = []  # outbox rows to delete with the next batch
-        self.on_committed: Callable[[list[Message]], list[int]] = lambda messages: []
+        self.on_committed: Callable[[list[tuple[Message, PendingSend]]], list[int]] = lambda stored: []
         self.batches = 0
         self.messages_stored = 0
 
@@ -123,7 +129,7 @@ class SendWriter:
         done_before, self._dispatched = self._dispatched, []
         results: dict[int, tuple[Message, bool]] = {}
 
-        async def write(tx: Tx) -> list[Message]:
+        async def write(tx: Tx) -> list[tuple[Message, PendingSend]]:
             results.clear()
             await self._messages.delete_outbox(tx, done_before)
             keys = list(dict.fromkeys(item.key for item in batch))
@@ -137,7 +143,7 @@ class SendWriter:
                     fresh[item.key] = Message(0, item.conversation.id, 0, item.sender_id, item.kind, item.body,
                                               item.client_msg_id, now, item.reply_to)
                     by_conversation.setdefault(item.conversation.id, []).append(item)
-            created: list[Message] = []
+            created: list[tuple[Message, PendingSend]] = []
             for cid, items in by_conversation.items():
                 last = await self._messages.bump_seq(tx, cid, items[0].conversation.kind, len(items), now)
                 if cid not in self._known_conversations and items[0].members:
@@ -146,16 +152,23 @@ class SendWriter:
                     message = fresh[item.key]
                     message.id = self._ids.next_id()
                     message.seq = last - len(items) + 1 + offset
-                    created.append(message)
+                    created.append((message, item))
             if created:
                 await self._messages.insert_many(tx, [
                     (m.id, m.conversation_id, m.seq, m.sender_id, m.kind, orjson.dumps(m.body).decode(),
-                     m.client_msg_id, m.created_at, m.reply_to, None, False) for m in created])
-                await self._messages.add_outbox(tx, [(m.id, m.conversation_id, now) for m in created])
+                     m.client_msg_id, m.created_at, m.reply_to, None, False) for m, _ in created])
+                await self._messages.add_outbox(tx, [(m.id, m.conversation_id, now) for m, _ in created])
                 newest: dict[tuple[str, int], int] = {}
-                for m in created:
+                mentions: list[tuple[int, str, int]] = []
+                for m, item in created:
                     newest[(m.conversation_id, m.sender_id)] = m.seq
+                    mentions.extend((m.seq, m.conversation_id, uid) for uid in item.mentions)
                 await self._conversations.advance_read(tx, [(seq, cid, uid) for (cid, uid), seq in newest.items()])
+                if mentions:
+                    await self._conversations.mark_mentions(tx, mentions)
+                for m, item in created:
+                    if item.effect is not None:
+                        await item.effect(tx, m)
             first_seen: set[tuple[int, str]] = set()
             for index, item in enumerate(batch):
                 if index not in results:
@@ -171,6 +184,7 @@ class SendWriter:
             raise
         self.batches += 1
         self.messages_stored += len(created)
+        # fresh[...] objects are shared by in-batch repeats; `created` holds each once.
         for item in batch:
             self._known_conversations.add(item.conversation.id)
         for index, item in enumerate(batch):

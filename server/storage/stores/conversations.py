@@ -17,10 +17,17 @@ class MembershipRow:
     read_seq: int
     muted: bool
     pinned: bool
+    until_seq: int | None = None  # set once the member left: readable up to here
+    mention_seq: int = 0
+
+    @property
+    def visible_seq(self) -> int:
+        """The last seq this member may read."""
+        return self.last_seq if self.until_seq is None else min(self.last_seq, self.until_seq)
 
 
-_SELECT = ("SELECT m.conversation_id, c.kind, c.last_seq, c.last_message_at, m.read_seq, m.muted, m.pinned "
-           "FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id ")
+_SELECT = ("SELECT m.conversation_id, c.kind, c.last_seq, c.last_message_at, m.read_seq, m.muted, m.pinned, "
+           "m.until_seq, m.mention_seq FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id ")
 
 
 def _row(row: dict[str, object]) -> MembershipRow:
@@ -32,6 +39,8 @@ def _row(row: dict[str, object]) -> MembershipRow:
         read_seq=int(row["read_seq"]),  # type: ignore[arg-type]
         muted=bool(row["muted"]),
         pinned=bool(row["pinned"]),
+        until_seq=None if row["until_seq"] is None else int(row["until_seq"]),  # type: ignore[arg-type]
+        mention_seq=int(row["mention_seq"]),  # type: ignore[arg-type]
     )
 
 
@@ -44,6 +53,28 @@ class ConversationStore:
             "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?) "
             "ON CONFLICT (conversation_id, user_id) DO NOTHING",
             [(conversation_id, uid, now_ms) for uid in user_ids],
+        )
+
+    async def join(self, tx: Tx, conversation_id: str, user_ids: Sequence[int], now_ms: int) -> None:
+        """Make users members again or anew (a returning member reads on from where it is)."""
+        await tx.executemany(
+            "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (conversation_id, user_id) DO UPDATE SET until_seq = NULL",
+            [(conversation_id, uid, now_ms) for uid in user_ids],
+        )
+
+    async def leave(self, tx: Tx, conversation_id: str, user_id: int, until_seq: int) -> None:
+        await tx.execute(
+            "UPDATE conversation_members SET until_seq = ? WHERE conversation_id = ? AND user_id = ?",
+            (until_seq, conversation_id, user_id),
+        )
+
+    async def mark_mentions(self, tx: Tx, rows: Sequence[tuple[int, str, int]]) -> None:
+        """Rows of (seq, conversation_id, user_id): that member was mentioned at that seq."""
+        await tx.executemany(
+            "UPDATE conversation_members SET mention_seq = ? WHERE conversation_id = ? AND user_id = ? "
+            "AND mention_seq < ?",
+            [(seq, cid, uid, seq) for seq, cid, uid in rows],
         )
 
     async def for_user(self, user_id: int) -> list[MembershipRow]:
