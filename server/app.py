@@ -15,9 +15,11 @@ from .chat.service import ChatService
 from .clock import Clock
 from .config import Config
 from .core import open_core
-from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS
+from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH
 from .metrics import Metrics
 from .ops.routes import routes as ops_routes
+from .search.routes import routes as search_routes
+from .search.service import SearchService
 from .social.avatar import AvatarCache
 from .social.friends import FriendService
 from .social.group_routes import routes as group_routes
@@ -29,7 +31,7 @@ from .web.middleware import error_middleware
 log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
-                group_routes)
+                group_routes, search_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -61,6 +63,7 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
         app[FRIENDS] = friends
         app[GROUPS] = groups
         app[AVATARS] = AvatarCache()
+        app[SEARCH] = SearchService(core.db)
         metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
         app[CHAT] = chat
         await chat.start()

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from .chat.service import ChatService
     from .core import Core
     from .metrics import Metrics
+    from .search.service import SearchService
     from .social.avatar import AvatarCache
     from .social.friends import FriendService
     from .social.groups import GroupService
@@ -20,3 +21,4 @@ METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 FRIENDS: web.AppKey["FriendService"] = web.AppKey("friends")
 GROUPS: web.AppKey["GroupService"] = web.AppKey("groups")
 AVATARS: web.AppKey["AvatarCache"] = web.AppKey("group_avatars")
+SEARCH: web.AppKey["SearchService"] = web.AppKey("search")

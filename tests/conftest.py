@@ -97,7 +97,9 @@ class Api:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, make_config: MakeConfig, clock: FakeClock) -> AsyncIterator[TestClient]:
+async def client(make_config: MakeConfig, clock: FakeClock, aiohttp_client: Any) -> AsyncIterator[TestClient]:
+    # make_config (and so the database) comes first: fixtures are torn down in reverse, so
+    # the app, which flushes its writes on close, must close before the database is dropped.
     app = build_app(make_config(), clock=clock)
     yield await aiohttp_client(app)
 

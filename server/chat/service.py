@@ -23,7 +23,9 @@ from ..errors import LuckyError, forbidden, not_found, validation_failed
 from ..ids import Snowflake, parse_id
 from ..storage import Database, Tx
 from ..storage.stores.conversations import ConversationStore, MembershipRow
+from ..search.segment import index_text
 from ..storage.stores.messages import MessageStore
+from ..storage.stores.search import SearchStore
 from ..storage.stores.users import UserRecord, UserStore
 from .audience import Audience
 from .delivery import Session, Sessions, Transport
@@ -76,6 +78,7 @@ class ChatService:
         self._users = UserStore(db)
         self._messages = MessageStore(db)
         self._conversations = ConversationStore(db)
+        self._search = SearchStore(db)
         self.sessions = sessions
         self.audience = Audience(self._users, self._conversations)
         self.writer = SendWriter(db, ids, clock, batch_max)
@@ -413,6 +416,11 @@ class ChatService:
                       recalled: bool) -> Message:
         async def write(tx: Tx) -> None:
             await self._messages.update(tx, message.id, body, edited_at, recalled)
+            if message.kind == "text":
+                # A recalled message leaves the index; an edited one is found by its new words.
+                await self._search.remove(tx, message.id)
+                if not recalled:
+                    await self._search.add(tx, [(message.id, message.conversation_id, index_text(body["text"]))])
 
         await self._db.transaction("message_update", write)
         message.body, message.edited_at, message.recalled = body, edited_at, recalled

@@ -23,7 +23,9 @@ from ..errors import LuckyError
 from ..ids import Snowflake
 from ..storage import Database, DatabaseError, Tx
 from ..storage.stores.conversations import ConversationStore
+from ..search.segment import index_text
 from ..storage.stores.messages import MessageRow, MessageStore
+from ..storage.stores.search import SearchStore
 from .model import ConversationRef, Message
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class SendWriter:
         self._batch_max = batch_max
         self._messages = MessageStore(db)
         self._conversations = ConversationStore(db)
+        self._search = SearchStore(db)
         self._queue: asyncio.Queue[PendingSend | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -158,6 +161,8 @@ class SendWriter:
                     (m.id, m.conversation_id, m.seq, m.sender_id, m.kind, orjson.dumps(m.body).decode(),
                      m.client_msg_id, m.created_at, m.reply_to, None, False) for m, _ in created])
                 await self._messages.add_outbox(tx, [(m.id, m.conversation_id, now) for m, _ in created])
+                await self._search.add(tx, [(m.id, m.conversation_id, index_text(m.body["text"]))
+                                            for m, _ in created if m.kind == "text"])
                 newest: dict[tuple[str, int], int] = {}
                 mentions: list[tuple[int, str, int]] = []
                 for m, item in created:

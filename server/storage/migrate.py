@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .engine import Database, DatabaseError, Tx
+from .engine import Database, DatabaseError, Tx, UndefinedTable
 from .schema import Migration, load_migrations
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,11 @@ class SchemaStatus:
 
 
 async def current_version(db: Database) -> int:
+    """The schema version of the database: 0 for a new one. Other errors propagate, so that
+    a database that is down is not mistaken for an empty one."""
     try:
         row = await db.fetch_one("SELECT MAX(version) AS v FROM schema_version")
-    except DatabaseError:
+    except UndefinedTable:
         return 0  # no schema_version table yet: a new database
     return int(row["v"]) if row and row["v"] is not None else 0
 
@@ -73,7 +75,7 @@ async def migrate(db: Database, now_ms: int) -> list[Migration]:
                 )
             if have >= migration.version:
                 return False
-            for statement in migration.statements:
+            for statement in migration.statements_for(db.dialect):
                 await tx.execute(statement)
             await tx.execute(
                 "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",

@@ -18,6 +18,12 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
+    # Where the databases truly differ (full-text search), a module may add statements for
+    # one dialect in STATEMENTS_BY_DIALECT; everything else stays portable.
+    by_dialect: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def statements_for(self, dialect: str) -> tuple[str, ...]:
+        return self.statements + dict(self.by_dialect).get(dialect, ())
 
 
 def load_migrations() -> list[Migration]:
@@ -27,7 +33,9 @@ def load_migrations() -> list[Migration]:
             continue
         number, _, name = info.name[1:].partition("_")
         module = importlib.import_module(f"{__name__}.{info.name}")
-        found.append(Migration(int(number), name, tuple(module.STATEMENTS)))
+        by_dialect = getattr(module, "STATEMENTS_BY_DIALECT", {})
+        found.append(Migration(int(number), name, tuple(module.STATEMENTS),
+                               tuple((d, tuple(s)) for d, s in by_dialect.items())))
     found.sort(key=lambda m: m.version)
     for expected, migration in enumerate(found, start=1):
         if migration.version != expected:

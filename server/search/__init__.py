@@ -1,0 +1,1 @@
+"""Full-text message search over the caller's conversations, Chinese text included."""
