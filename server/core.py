@@ -18,6 +18,7 @@ from .config import Config
 from .ids import Snowflake
 from .storage import Database, open_database
 from .storage.migrate import check_compatible, migrate
+from .social.directory import GroupDirectory
 from .users.service import UserService
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class Core:
     keyring: Keyring
     auth: AuthService
     users: UserService
+    groups: GroupDirectory
 
 
 def database_for(config: Config) -> Database:
@@ -64,6 +66,6 @@ async def open_core(config: Config, *, clock: Clock | None = None, apply_migrati
         ids = Snowflake(worker_id, clock)
         auth = AuthService(db, config.auth, keyring, clock, ids)
         users = UserService(db, auth, clock)
-        yield Core(config, clock, ids, db, keyring, auth, users)
+        yield Core(config, clock, ids, db, keyring, auth, users, GroupDirectory(db))
     finally:
         await db.close()

@@ -51,3 +51,6 @@ def parse_id(value: object) -> int | None:
         parsed = int(value)
         return parsed if 0 < parsed < 1 << 63 else None
     return None
+
+# The largest id a database column holds (a signed 64-bit integer): "before the newest" pages.
+MAX_ID = (1 << 63) - 1

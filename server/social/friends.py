@@ -15,7 +15,7 @@ from ..chat.delivery import Sessions
 from ..clock import Clock
 from ..config import ChatConfig
 from ..errors import LuckyError, conflict, forbidden, not_found, validation_failed
-from ..ids import Snowflake
+from ..ids import MAX_ID, Snowflake
 from ..storage import Database, Tx
 from ..storage.stores.social import FriendRequestRow, SocialStore
 from ..storage.stores.users import UserRecord, UserStore
@@ -108,7 +108,7 @@ class FriendService:
         return request, True
 
     async def requests(self, user_id: int, incoming: bool, cursor: str | None, limit: int) -> tuple[list[FriendRequestRow], str | None]:
-        before = decode_id_cursor(cursor, 1 << 63)
+        before = decode_id_cursor(cursor, MAX_ID)
         rows = await self._store.requests(user_id, incoming, before, limit + 1)
         page = rows[:limit]
         return page, encode_id_cursor(page[-1].id) if len(rows) > limit and page else None

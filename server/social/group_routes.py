@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from ..errors import validation_failed
-from ..ids import parse_id
+from ..ids import MAX_ID, parse_id
 from ..keys import AVATARS, CORE, GROUPS
 from ..storage.stores.groups import GroupRow, JoinRequestRow, MemberRow
 from ..storage.stores.users import UserStore
@@ -193,7 +193,7 @@ async def avatar(request: web.Request) -> web.Response:
 async def join_requests(request: web.Request) -> web.Response:
     claims = await claims_of(request)
     limit = query_limit(request)
-    rows = await request.app[GROUPS].join_requests(claims.user_id, path_id(request, "group_id"), 1 << 63, limit)
+    rows = await request.app[GROUPS].join_requests(claims.user_id, path_id(request, "group_id"), MAX_ID, limit)
     return json_response(list_body([await join_request_json(request, r) for r in rows], None))
 
 
