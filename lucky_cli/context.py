@@ -21,7 +21,7 @@ DataDir = typer.Option(
     "--data-dir",
     "-d",
     envvar="LUCKY_DATA_DIR",
-    help="The instance's folder (lucky.toml, secrets, SQLite database, files). Env: LUCKY_DATA_DIR.",
+    help="The instance's folder (lucky.toml, secrets, SQLite database, files).",
     show_default=True,
 )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from lucky_server import __version__
 from lucky_server.auth.service import check_password_rules, normalize_username
@@ -20,7 +21,8 @@ from lucky_server.clock import Clock
 from lucky_server.config import CONFIG_FILE, ConfigError, load_config, render_default_toml
 from lucky_server.core import database_for, open_core
 from lucky_server.errors import LuckyError
-from lucky_server.ops.health import check_all
+from lucky_server.ops.health import Check, check_all
+from lucky_server.runner import ServeError
 from lucky_server.storage import DatabaseError
 from lucky_server.storage.migrate import migrate as apply_migrations
 from lucky_server.storage.migrate import status as schema_status
@@ -125,8 +127,13 @@ def init(
 
     applied, admin_created = asyncio.run(setup())
     text = render_default_toml(values)
+    # Written last, and atomically: its presence is what marks the folder as initialized, so
+    # an init that failed half-way can simply be run again. Mode 0600 because the database
+    # and storage URLs it holds may carry passwords.
     tmp = data_dir / f".{CONFIG_FILE}.tmp"
-    tmp.write_text(text, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
     os.replace(tmp, data_dir / CONFIG_FILE)
     output.ok(f"wrote {data_dir / CONFIG_FILE}")
     if created:
@@ -211,34 +218,62 @@ def doctor(data_dir: Path = DataDir) -> None:
     """
     config = require_config(data_dir)
 
-    async def go() -> list[Any]:
+    async def go() -> list[Check]:
         db = database_for(config)
         try:
             await db.open()
         except DatabaseError:
             pass  # the database check below reports it
         try:
-            return await check_all(config, db)
+            checks: list[Check] = await check_all(config, db)
+            return checks
         finally:
             await db.close()
 
     checks = asyncio.run(go())
-    rows = [[c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.target, c.detail, f"{c.seconds * 1000:.0f} ms"]
-            for c in checks]
+    rows = [[c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", escape(c.target), escape(c.detail),
+             f"{c.seconds * 1000:.0f} ms"] for c in checks]
     output.table(f"lucky doctor: {data_dir}", ["backend", "status", "where", "detail", "time"], rows)
     failed = [c.name for c in checks if not c.ok]
     if failed:
         raise fail(f"{', '.join(failed)} failed: see the table above")
 
 
+# Typer (0.16+) vendors click, so its exception classes are found through a public name
+# rather than imported from `click`, which may be a different copy or absent.
+_ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _click_failure(exc: Exception) -> int:
+    """Print a click error (bad usage, bad parameter) as one line; its exit code."""
+    code = int(getattr(exc, "exit_code", 2))
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # `lucky` or `lucky user` alone: the help has been shown (typer prints it while
+        # building the message); without rich it is the message itself.
+        text = exc.format_message().strip()  # type: ignore[attr-defined]
+        if text:
+            output.out.print(text, markup=False, highlight=False)
+        return code
+    message = exc.format_message()  # type: ignore[attr-defined]
+    message = " ".join(str(message).split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, _UsageError) and ctx is not None:
+        message = f"{message} (see `{ctx.command_path} --help`)"
+    output.print_error(message)
+    return code
+
+
 def run() -> None:
     """The console script: run the app, turning every failure into one line and an exit code."""
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False hands every error to the handlers below; an explicit
+        # `typer.Exit` (and --help, --version) comes back as the exit code.
+        result = app(standalone_mode=False)
     except CliFailure as exc:
         output.print_error(str(exc))
         sys.exit(exc.code)
-    except (ConfigError, DatabaseError, SecretsMissing) as exc:
+    except (ConfigError, DatabaseError, SecretsMissing, ServeError) as exc:
         output.print_error(str(exc))
         sys.exit(1)
     except LuckyError as exc:
@@ -251,18 +286,14 @@ def run() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
+    except _ClickException as exc:
+        sys.exit(_click_failure(exc))
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
         if os.environ.get("LUCKY_DEBUG"):
             traceback.print_exc()
         output.print_error(f"unexpected {type(exc).__name__}: {exc} (set LUCKY_DEBUG=1 for the traceback)")
         sys.exit(70)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

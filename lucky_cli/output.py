@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 out = Console(highlight=False)
@@ -23,22 +24,34 @@ def fail(message: str, code: int = 1) -> CliFailure:
     return CliFailure(message, code)
 
 
+# Messages carry user input (usernames, paths, config keys such as `[chat]`), so they are
+# escaped: rich would otherwise read `[...]` as markup and silently drop it.
+
+
 def print_error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 def ok(message: str) -> None:
-    out.print(f"[green]✓[/] {message}", soft_wrap=True)
+    out.print(f"[green]✓[/] {escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:
-    out.print(message, soft_wrap=True)
+    out.print(escape(message), soft_wrap=True)
 
 
-def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    view = Table(title=title, title_justify="left")
+def table(title: str, columns: list[str], rows: list[list[str]], *, no_wrap: tuple[str, ...] = ()) -> None:
+    """A table; cells may hold rich markup, so callers escape what users typed.
+
+    No cell is ever cut short with an ellipsis (ids must stay copyable when the terminal is
+    narrow or the output is piped): columns named in `no_wrap` keep their width, others fold.
+    """
+    view = Table(title=escape(title), title_justify="left")
     for column in columns:
-        view.add_column(column)
+        if column in no_wrap:
+            view.add_column(column, no_wrap=True, overflow="ignore")
+        else:
+            view.add_column(column, overflow="fold")
     for row in rows:
         view.add_row(*row)
     out.print(view)

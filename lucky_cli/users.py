@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from lucky_server.core import Core
 
@@ -68,11 +69,12 @@ def list_users(
 
     async def go(core: Core) -> list[list[str]]:
         page = await core.users.search(query, None, limit)
-        return [[str(u.id), u.username, u.display_name, "admin" if u.is_admin else "",
+        return [[str(u.id), escape(u.username), escape(u.display_name), "admin" if u.is_admin else "",
                  "[red]disabled[/]" if u.disabled else "active", _when(u.created_at)] for u in page.items]
 
     rows = with_core(data_dir, go)
-    output.table(f"{len(rows)} user(s)", ["id", "username", "display name", "role", "state", "created (UTC)"], rows)
+    output.table(f"{len(rows)} user(s)", ["id", "username", "display name", "role", "state", "created (UTC)"], rows,
+                 no_wrap=("id", "username"))
 
 
 def _set_state(username: str, data_dir: Path, disabled: bool) -> None:
