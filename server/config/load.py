@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .model import Config
 
@@ -68,9 +69,10 @@ def _coerce(key: str, kind: Any, value: Any, from_env: bool) -> Any:
                 value = float(value.strip())
             except ValueError:
                 raise ConfigError(key, f"expected a number, got {value!r}") from None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value >= 0):
             return float(value)
-        raise ConfigError(key, f"expected a non-negative number, got {value!r}")
+        raise ConfigError(key, f"expected a non-negative finite number, got {value!r}")
     if kind is str:
         if isinstance(value, str):
             return value
@@ -100,15 +102,50 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return found
 
 
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - urllib parses the port lazily and raises on a bad one
+    except ValueError:
+        return False
+    return True
+
+
+def _validate_database_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///abs/path.db or sqlite:relative.db; `sqlite://host/...` has no meaning.
+        if parts.netloc or parts.path.strip("/") == "":
+            raise ConfigError("database.url", "use sqlite:///path/to/lucky.db (an absolute path)")
+        return
+    if parts.scheme in {"postgresql", "postgres"}:
+        if not _port_ok(parts):
+            raise ConfigError("database.url", "the port of the PostgreSQL URL is not a number")
+        return
+    raise ConfigError("database.url", "use sqlite:///path or postgresql://user@host/db")
+
+
+def _validate_storage_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.path.strip("/") == "":
+            raise ConfigError("storage.url", "use file:///path/to/folder (an absolute path)")
+        return
+    if parts.scheme == "s3":
+        if not parts.hostname or not _port_ok(parts):
+            raise ConfigError("storage.url", "use s3://KEY:SECRET@HOST:PORT/BUCKET (the host or port is missing or bad)")
+        if parts.path.strip("/") == "":
+            raise ConfigError("storage.url", "name the bucket: s3://KEY:SECRET@HOST:PORT/BUCKET")
+        return
+    raise ConfigError("storage.url", "use file:///path or s3://KEY:SECRET@HOST:PORT/BUCKET")
+
+
 def _validate(config: Config) -> None:
-    db = urlsplit(config.database_url)
-    if db.scheme not in {"sqlite", "postgresql", "postgres"}:
-        raise ConfigError("database.url", "use sqlite:///path or postgresql://user@host/db")
-    storage = urlsplit(config.storage_url)
-    if storage.scheme not in {"file", "s3"}:
-        raise ConfigError("storage.url", "use file:///path or s3://KEY:SECRET@HOST:PORT/BUCKET")
-    if config.redis.url and urlsplit(config.redis.url).scheme not in {"redis", "rediss", "unix"}:
-        raise ConfigError("redis.url", "use redis://host:port/db, or leave it empty for embedded")
+    _validate_database_url(config.database_url)
+    _validate_storage_url(config.storage_url)
+    if config.redis.url:
+        redis = urlsplit(config.redis.url)
+        if redis.scheme not in {"redis", "rediss", "unix"} or not _port_ok(redis):
+            raise ConfigError("redis.url", "use redis://host:port/db, or leave it empty for embedded")
     if not 0 < config.server.port < 65536:
         raise ConfigError("server.port", f"must be 1..65535, got {config.server.port}")
     if config.auth.sms_provider not in {"log", "webhook"}:
@@ -126,6 +163,11 @@ def _validate(config: Config) -> None:
     ):
         if value <= 0:
             raise ConfigError(key, "must be greater than 0")
+    if config.database.pool_min > config.database.pool_max:
+        raise ConfigError(
+            "database.pool_min",
+            f"must not exceed database.pool_max ({config.database.pool_min} > {config.database.pool_max})",
+        )
 
 
 def load_config(
@@ -172,21 +214,54 @@ def load_config(
     return config
 
 
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+                 "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(value: str) -> str:
+    # Not json.dumps: JSON writes characters outside the BMP as surrogate pairs (\ud83d...),
+    # which TOML rejects, and leaves DEL unescaped, which TOML forbids in a string.
+    out: list[str] = []
+    for char in value:
+        if char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    return json.dumps(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
 
 
 def render_default_toml(values: Mapping[str, Mapping[str, Any]]) -> str:
-    """A commented lucky.toml holding `values` and, commented out, every other default."""
+    """A commented lucky.toml holding `values` and, commented out, every other default.
+
+    An unknown section or key in `values` raises ConfigError, as it would when loaded.
+    """
+    sections = _sections()
+    for section, entries in values.items():
+        if section not in sections:
+            raise ConfigError(section, f"unknown section; known: {', '.join(sections)}")
+        known = {f.name for f in dataclasses.fields(sections[section])}
+        for key in entries:
+            if key not in known:
+                raise ConfigError(f"{section}.{key}", f"unknown key; known in [{section}]: {', '.join(known)}")
     lines = [
         "# Lucky configuration. Every key can be overridden by LUCKY_<SECTION>__<KEY>.",
         "# See docs/configuration.md for what each key does.",
     ]
-    for section, kind in _sections().items():
+    for section, kind in sections.items():
         lines.append("")
         lines.append(f"[{section}]")
         defaults = kind()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ class Config:
 
     @property
     def database_url(self) -> str:
-        return self.database.url or f"sqlite://{self.data_dir / 'lucky.db'}"
+        # Quoted, so that a data dir with a space, `#` or `%` in its name is still one path.
+        return self.database.url or f"sqlite://{quote(str(self.data_dir / 'lucky.db'))}"
 
     @property
     def storage_url(self) -> str:

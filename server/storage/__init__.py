@@ -4,6 +4,6 @@ SQL lives only in this package. Stores (`stores/`) write SQL once, with `?` plac
 and syntax both databases accept; the engine holds every difference between them.
 """
 
-from .engine import Database, DatabaseError, Row, Tx, UniqueViolation, open_database
+from .engine import Database, DatabaseError, Row, Tx, UndefinedTable, UniqueViolation, open_database
 
-__all__ = ["Database", "DatabaseError", "Row", "Tx", "UniqueViolation", "open_database"]
+__all__ = ["Database", "DatabaseError", "Row", "Tx", "UndefinedTable", "UniqueViolation", "open_database"]

@@ -19,8 +19,18 @@ class UniqueViolation(DatabaseError):
     """An insert or update broke a unique constraint; stores turn this into a `conflict`."""
 
 
+class UndefinedTable(DatabaseError):
+    """A statement named a table that does not exist (a database not yet migrated)."""
+
+
 class Tx(abc.ABC):
-    """One open transaction. Statements use `?` placeholders on both databases."""
+    """One open transaction. Statements use `?` placeholders on both databases.
+
+    A `?` inside a quoted literal or identifier is text, not a placeholder. A statement
+    that fails ends the transaction on both databases (PostgreSQL's rule): every later
+    statement in it raises DatabaseError, so catching UniqueViolation and carrying on does
+    not work; write an `ON CONFLICT` upsert instead, or let the error end the transaction.
+    """
 
     @abc.abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -50,7 +60,7 @@ class Database(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Finish pending writes and disconnect."""
+        """Finish the transactions already asked for, refuse new ones, and disconnect."""
 
     @abc.abstractmethod
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
@@ -67,6 +77,8 @@ class Database(abc.ABC):
         `name` shows in logs and metrics. If `fn` raises, nothing it wrote is kept and the
         exception propagates. On SQLite, concurrent transactions are committed together by
         one writer (group commit); each still succeeds or fails on its own.
+        `fn` must not start another transaction on the same database: on SQLite it would
+        wait for the writer that is running `fn`, forever.
         """
 
     async def execute(self, name: str, sql: str, params: Params = ()) -> int:

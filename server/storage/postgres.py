@@ -3,10 +3,12 @@
 Stores write `?` placeholders; this engine turns them into psycopg's `%s`. A `schema` query
 parameter in the URL (postgresql://host/db?schema=lucky) puts Lucky's tables in their own
 schema, created on first use: several instances, or parallel test runs, can share a database.
+`close()` waits for the transactions already asked for, and refuses new ones.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -16,24 +18,42 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from .engine import Database, DatabaseError, Params, Row, Tx, UniqueViolation
+from .engine import Database, DatabaseError, Params, Row, Tx, UndefinedTable, UniqueViolation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+# A quoted literal, quoted identifier or comment (left as it is), else a `?` or a `%`.
+_SQL_TOKEN = re.compile(r"'[^']*'|\"[^\"]*\"|--[^\n]*|/\*.*?\*/|\?|%", re.DOTALL)
+
+
+def _psycopg_token(match: re.Match[str]) -> str:
+    text = match.group()
+    if text == "?":
+        return "%s"
+    return text.replace("%", "%%")  # psycopg reads `%` everywhere, even inside quotes
+
+
 @lru_cache(maxsize=1024)
 def _to_psycopg(sql: str) -> str:
-    return sql.replace("%", "%%").replace("?", "%s")
+    """Turn `?` placeholders into `%s`; a `?` in a literal, identifier or comment is text.
+
+    (So PostgreSQL's jsonb `?` operators cannot be written; use jsonb_exists() instead.)
+    """
+    return _SQL_TOKEN.sub(_psycopg_token, sql)
 
 
 def _translate(exc: psycopg.Error) -> DatabaseError:
     if isinstance(exc, pg_errors.UniqueViolation):
-        return UniqueViolation(str(exc))
+        return UniqueViolation(str(exc).strip())
+    if isinstance(exc, pg_errors.UndefinedTable):
+        return UndefinedTable(str(exc).strip())
     return DatabaseError(str(exc).strip())
 
 
@@ -79,28 +99,41 @@ class PostgresDatabase(Database):
         self.schema = query.pop("schema", "")
         if self.schema and not _SCHEMA_NAME.match(self.schema):
             raise DatabaseError(f"schema name {self.schema!r} must match [a-z_][a-z0-9_]*")
+        try:
+            port = parts.port
+        except ValueError:
+            raise DatabaseError(f"the port in the PostgreSQL URL is not a number: {parts.netloc.rpartition('@')[2]!r}") from None
         scheme = "postgresql"
         self._conninfo = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
         host = parts.hostname or "localhost"
-        self._where = f"postgresql {host}:{parts.port or 5432}{parts.path}" + (
+        self._where = f"postgresql {host}:{port or 5432}{parts.path}" + (
             f" schema {self.schema}" if self.schema else ""
         )
         self._pool_min = pool_min
         self._pool_max = pool_max
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        self._closing = False
+        self._active = 0  # transactions in flight, which close() waits for
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def description(self) -> str:
         return self._where
 
     async def open(self) -> None:
+        self._closing = False
         kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
+        try:
+            # One direct connection first: it fails at once with the server's reason, where
+            # the pool would retry quietly until its timeout.
+            async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True,
+                                                             connect_timeout=10) as conn:
+                if self.schema:
+                    await self._create_schema(conn)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot reach {self._where}: {str(exc).strip()}") from exc
         if self.schema:
-            try:
-                async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
-                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            except psycopg.Error as exc:
-                raise DatabaseError(f"cannot reach {self._where}: {str(exc).strip()}") from exc
             kwargs["options"] = f"-c search_path={self.schema}"
         pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
             self._conninfo,
@@ -117,7 +150,17 @@ class PostgresDatabase(Database):
             raise DatabaseError(f"cannot reach {self._where}: {exc}") from exc
         self._pool = pool
 
+    async def _create_schema(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        except (pg_errors.UniqueViolation, pg_errors.DuplicateSchema):
+            # Two nodes opening a new schema at once: IF NOT EXISTS is not atomic, and the
+            # loser of the race gets this; the schema exists either way.
+            pass
+
     async def close(self) -> None:
+        self._closing = True  # transaction() refuses from now on
+        await self._idle.wait()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -128,21 +171,42 @@ class PostgresDatabase(Database):
         return self._pool
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._require_pool().connection() as conn:
-            return await _PgTx(conn).fetch_one(sql, params)
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._require_pool().connection() as conn:
-            return await _PgTx(conn).fetch_all(sql, params)
-
-    async def transaction(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> T:
         try:
             async with self._require_pool().connection() as conn:
-                async with conn.transaction():
-                    return await fn(_PgTx(conn))
+                return await _PgTx(conn).fetch_one(sql, params)
+        except psycopg.Error as exc:  # the pool's own errors: timeout, closed
+            raise _translate(exc) from exc
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        try:
+            async with self._require_pool().connection() as conn:
+                return await _PgTx(conn).fetch_all(sql, params)
         except psycopg.Error as exc:
             raise _translate(exc) from exc
 
+    async def transaction(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        if self._closing:
+            raise DatabaseError("the database is not open")
+        pool = self._require_pool()
+        self._active += 1
+        self._idle.clear()
+        try:
+            async with pool.connection() as conn:
+                async with conn.transaction():
+                    result = await fn(_PgTx(conn))
+                    if conn.info.transaction_status == TransactionStatus.INERROR:
+                        # fn caught a failed statement's error and returned: PostgreSQL's
+                        # COMMIT would quietly roll back, so the caller must not hear success.
+                        raise DatabaseError(f"transaction {name} was aborted by a statement that failed")
+                    return result
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
     async def lock_for_migration(self, tx: Tx) -> None:
-        # Two nodes starting together must not both apply the same migration.
-        await tx.fetch_one("SELECT pg_advisory_xact_lock(7100271)")
+        # Two nodes starting together must not both apply the same migration. The lock is
+        # per schema, so instances in other schemas of the same database do not wait.
+        await tx.fetch_one("SELECT pg_advisory_xact_lock(7100271, hashtext(current_schema()))")

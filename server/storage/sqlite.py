@@ -4,6 +4,7 @@ Every write transaction goes through one queue. The writer takes whatever is wai
 `batch_max` transactions), runs each in its own SAVEPOINT inside one BEGIN IMMEDIATE, and
 commits once, so a burst of sends pays one fsync instead of one each. A transaction that
 raises rolls back to its savepoint and fails alone; the others in the batch still commit.
+`close()` lets the writer finish every transaction already queued, then refuses new ones.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import aiosqlite
 
-from .engine import Database, DatabaseError, Params, Row, Tx, UniqueViolation
+from .engine import Database, DatabaseError, Params, Row, Tx, UndefinedTable, UniqueViolation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,45 +31,68 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {col[0]: value for col, value in zip(cursor.description, row)}
 
 
+_UNIQUE_ERRORS = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+
+
 def _translate(exc: sqlite3.Error) -> DatabaseError:
-    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
+    if isinstance(exc, sqlite3.IntegrityError) and (
+        getattr(exc, "sqlite_errorname", "") in _UNIQUE_ERRORS or "UNIQUE constraint" in str(exc)
+    ):
         return UniqueViolation(str(exc))
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table"):
+        return UndefinedTable(str(exc))
     return DatabaseError(str(exc))
 
 
 class _SqliteTx(Tx):
+    """Statements on one connection. A failed statement poisons the transaction, as it
+    does on PostgreSQL, so that code which only works on SQLite is caught on SQLite."""
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+        self.failed: DatabaseError | None = None
+
+    def _check(self) -> None:
+        if self.failed is not None:
+            raise DatabaseError(f"the transaction was aborted by an earlier error: {self.failed}")
+
+    def _fail(self, exc: sqlite3.Error) -> DatabaseError:
+        self.failed = _translate(exc)
+        return self.failed
 
     async def execute(self, sql: str, params: Params = ()) -> int:
+        self._check()
         try:
             cursor = await self._conn.execute(sql, params)
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise self._fail(exc) from exc
         rowcount = cursor.rowcount
         await cursor.close()
         return rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        self._check()
         try:
             await self._conn.executemany(sql, rows)
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise self._fail(exc) from exc
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        self._check()
         try:
             async with self._conn.execute(sql, params) as cursor:
                 row: Row | None = await cursor.fetchone()  # type: ignore[assignment]
                 return row
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise self._fail(exc) from exc
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        self._check()
         try:
             async with self._conn.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())  # type: ignore[arg-type]
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise self._fail(exc) from exc
 
 
 @dataclass
@@ -84,7 +108,7 @@ class SqliteDatabase(Database):
     def __init__(self, url: str, *, readers: int = 2, batch_max: int = 256) -> None:
         # sqlite:///var/lib/lucky/lucky.db is absolute (extra leading slashes are tolerated);
         # sqlite:relative.db is relative to the working directory.
-        raw = urlsplit(url).path
+        raw = unquote(urlsplit(url).path)
         if raw.startswith("/"):
             raw = "/" + raw.lstrip("/")
         if not raw or raw == "/":
@@ -97,6 +121,8 @@ class SqliteDatabase(Database):
         self._next_reader = 0
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
+        self._closing = False
+        # Batches that reached the disk, and the size of the last one (for /metrics).
         self.batches_committed = 0
         self.last_batch_size = 0
 
@@ -105,10 +131,12 @@ class SqliteDatabase(Database):
         return f"sqlite {self.path}"
 
     async def open(self) -> None:
+        self._closing = False
+        self._queue = asyncio.Queue()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-            self._writer.row_factory = _dict_row
+            self._writer.row_factory = _dict_row  # type: ignore[assignment]  # aiosqlite types it as a class
             for pragma in (
                 "PRAGMA journal_mode=WAL",
                 # FULL: a commit is on disk before `sent` is answered; group commit pays for it.
@@ -118,8 +146,10 @@ class SqliteDatabase(Database):
             ):
                 await self._writer.execute(pragma)
             for _ in range(self._reader_count):
-                reader = await aiosqlite.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
-                reader.row_factory = _dict_row
+                # A URI, so the path is quoted: a `?`, `#` or `%` in it is part of the name.
+                reader = await aiosqlite.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True,
+                                                 isolation_level=None)
+                reader.row_factory = _dict_row  # type: ignore[assignment]
                 await reader.execute("PRAGMA busy_timeout=5000")
                 await reader.execute("PRAGMA query_only=ON")
                 self._readers.append(reader)
@@ -129,16 +159,26 @@ class SqliteDatabase(Database):
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
 
     async def close(self) -> None:
+        self._closing = True  # transaction() refuses from now on; the queue only drains
         if self._writer_task is not None:
             await self._queue.put(None)
-            await self._writer_task
-            self._writer_task = None
+            try:
+                await self._writer_task
+            finally:
+                self._writer_task = None
+        self._fail_queued(DatabaseError("the database was closed before this write ran"))
         for reader in self._readers:
             await reader.close()
         self._readers.clear()
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
+
+    def _fail_queued(self, error: DatabaseError) -> None:
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is not None and not job.future.done():
+                job.future.set_exception(error)
 
     def _reader(self) -> aiosqlite.Connection:
         if not self._readers:
@@ -153,8 +193,10 @@ class SqliteDatabase(Database):
         return await _SqliteTx(self._reader()).fetch_all(sql, params)
 
     async def transaction(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        if self._writer_task is None:
+        if self._writer_task is None or self._closing:
             raise DatabaseError("the database is not open")
+        if self._writer_task.done():
+            raise DatabaseError("the SQLite writer has stopped; restart the server")
         job = _Job(name, fn)
         await self._queue.put(job)
         result: T = await job.future
@@ -167,31 +209,41 @@ class SqliteDatabase(Database):
     async def _write_loop(self) -> None:
         assert self._writer is not None
         conn = self._writer
-        tx = _SqliteTx(conn)
         stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self._batch_max and not self._queue.empty():
-                job = self._queue.get_nowait()
-                if job is None:
-                    stopping = True  # finish this batch, then stop
+        try:
+            while not stopping:
+                first = await self._queue.get()
+                if first is None:
                     break
-                batch.append(job)
-            await self._run_batch(conn, tx, batch)
+                batch = [first]
+                while len(batch) < self._batch_max and not self._queue.empty():
+                    job = self._queue.get_nowait()
+                    if job is None:
+                        stopping = True  # finish this batch, then stop
+                        break
+                    batch.append(job)
+                await self._run_batch(conn, batch)
+        except BaseException:
+            # Cancelled (or worse): nothing more will run, so nobody may wait for it.
+            self._fail_queued(DatabaseError("the SQLite writer has stopped"))
+            raise
 
-    async def _run_batch(self, conn: aiosqlite.Connection, tx: _SqliteTx, batch: list[_Job]) -> None:
+    async def _run_batch(self, conn: aiosqlite.Connection, batch: list[_Job]) -> None:
+        batch = [job for job in batch if not job.future.done()]  # callers that gave up
+        if not batch:
+            return
         started = time.perf_counter()
         outcomes: list[tuple[bool, Any]] = []
         try:
             await conn.execute("BEGIN IMMEDIATE")
             for job in batch:
+                tx = _SqliteTx(conn)
                 await conn.execute("SAVEPOINT job")
                 try:
                     result = await job.fn(tx)
-                except BaseException as exc:  # noqa: BLE001 - handed to the job's caller
+                    if tx.failed is not None:  # an error was caught and ignored inside fn
+                        raise DatabaseError(f"the transaction was aborted by an earlier error: {tx.failed}")
+                except Exception as exc:  # noqa: BLE001 - handed to the job's caller
                     await conn.execute("ROLLBACK TO job")
                     await conn.execute("RELEASE job")
                     outcomes.append((False, exc))
@@ -199,16 +251,20 @@ class SqliteDatabase(Database):
                     await conn.execute("RELEASE job")
                     outcomes.append((True, result))
             await conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.error("sqlite batch of %d failed to commit: %s", len(batch), exc)
-            try:
-                await conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            error = _translate(exc)
+        except Exception as exc:  # sqlite3.Error, or aiosqlite's own on a dead connection
+            log.error("sqlite batch of %d (%s...) failed to commit: %s", len(batch), batch[0].name, exc)
+            await self._rollback(conn)
+            error = _translate(exc) if isinstance(exc, sqlite3.Error) else DatabaseError(str(exc))
             outcomes = [(False, error) for _ in batch]
-        self.batches_committed += 1
-        self.last_batch_size = len(batch)
+        except BaseException:
+            await self._rollback(conn)
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(DatabaseError("the SQLite writer was stopped mid-batch"))
+            raise
+        else:
+            self.batches_committed += 1
+            self.last_batch_size = len(batch)
         for job, (ok, value) in zip(batch, outcomes):
             if job.future.done():
                 continue
@@ -220,3 +276,10 @@ class SqliteDatabase(Database):
         if elapsed > 0.5:
             log.warning("slow sqlite batch: %d transactions (%s...) took %.3fs",
                         len(batch), batch[0].name, elapsed)
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        try:
+            await conn.execute("ROLLBACK")
+        except (sqlite3.Error, ValueError):
+            pass  # no transaction was open, or the connection is gone
