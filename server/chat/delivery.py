@@ -21,6 +21,9 @@ class Transport(Protocol):
     def kick(self, reason: str) -> None:
         """Send `kick` with the reason, then close."""
 
+    def close(self, code: int, reason: str) -> None:
+        """Close once the frames already queued are written (shutdown: 1001)."""
+
 
 @dataclass(eq=False)
 class _Unacked:

@@ -60,7 +60,7 @@ class Edit(Frame, tag="edit"):
 
 
 ClientFrame = Union[Ping, Send, Ack, Read, Sync, Typing, Recall, Edit]
-_decoder = msgspec.json.Decoder(ClientFrame)
+_decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(ClientFrame)
 KNOWN_TYPES = {"ping", "send", "ack", "read", "sync", "typing", "recall", "edit"}
 
 
@@ -88,12 +88,19 @@ def parse_frame(raw: str | bytes) -> ClientFrame:
     try:
         return _decoder.decode(raw)
     except msgspec.ValidationError as exc:
+        # Typed decoding stops at the first value of the wrong type, before it has seen the
+        # rest: `{"seq": "x",` would be a bad field. Malformed JSON is invalid_frame whatever
+        # it holds, so check the whole frame (only on this error path).
+        try:
+            msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            raise BadFrame(None, LuckyError(400, "invalid_frame", "The frame is not valid JSON.")) from None
         frame_id = _frame_id_of(raw)
         message = str(exc)
         if "`$.type`" in message or "missing required field `type`" in message:
             raise BadFrame(frame_id, LuckyError(400, "invalid_frame",
                                                 f"Unknown or missing frame type; known: {', '.join(sorted(KNOWN_TYPES))}.")) from None
-        if message.startswith("Expected `object`"):
+        if message.startswith("Expected `object`") and "at `$." not in message:  # the frame itself
             raise BadFrame(frame_id, LuckyError(400, "invalid_frame", "A frame is a JSON object with a type.")) from None
         field, reason = _field_of(message)
         raise BadFrame(frame_id, LuckyError(422, "validation_failed", f"{field}: {reason}",

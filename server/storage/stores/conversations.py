@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..engine import Database, Tx
+from ..engine import Database, Row, Tx
 
 
 @dataclass(frozen=True)
@@ -30,17 +30,17 @@ _SELECT = ("SELECT m.conversation_id, c.kind, c.last_seq, c.last_message_at, m.r
            "m.until_seq, m.mention_seq FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id ")
 
 
-def _row(row: dict[str, object]) -> MembershipRow:
+def _row(row: Row) -> MembershipRow:
     return MembershipRow(
         conversation_id=str(row["conversation_id"]),
         kind=str(row["kind"]),
-        last_seq=int(row["last_seq"]),  # type: ignore[arg-type]
-        last_message_at=int(row["last_message_at"]),  # type: ignore[arg-type]
-        read_seq=int(row["read_seq"]),  # type: ignore[arg-type]
+        last_seq=int(row["last_seq"]),
+        last_message_at=int(row["last_message_at"]),
+        read_seq=int(row["read_seq"]),
         muted=bool(row["muted"]),
         pinned=bool(row["pinned"]),
-        until_seq=None if row["until_seq"] is None else int(row["until_seq"]),  # type: ignore[arg-type]
-        mention_seq=int(row["mention_seq"]),  # type: ignore[arg-type]
+        until_seq=None if row["until_seq"] is None else int(row["until_seq"]),
+        mention_seq=int(row["mention_seq"]),
     )
 
 
