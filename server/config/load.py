@@ -96,6 +96,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
             continue
         rest = name[len(_ENV_PREFIX) :]
         if "__" not in rest:
+            # LUCKY_CHAT_SEND_RATE_PER_S looks like a key with one underscore too few; a
+            # silently ignored override is worse than a refusal to start.
+            head = rest.split("_", 1)[0].lower()
+            if "_" in rest and head in _sections():
+                raise ConfigError(name, f"use two underscores after the section: LUCKY_{rest.split('_', 1)[0]}__"
+                                        f"{rest.split('_', 1)[1]}")
             continue
         section, _, key = rest.partition("__")
         found.setdefault(section.lower(), {})[key.lower()] = value

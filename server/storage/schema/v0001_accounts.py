@@ -67,3 +67,9 @@ STATEMENTS = [
     """,
     "CREATE INDEX audit_log_by_time ON audit_log (at)",
 ]
+
+STATEMENTS_BY_DIALECT = {
+    # Username search is a range on this index: it needs byte order, whatever the database's
+    # locale (SQLite compares bytes already).
+    "postgresql": ['ALTER TABLE users ALTER COLUMN username TYPE TEXT COLLATE "C"'],
+}
