@@ -391,3 +391,13 @@ def test_rendering_an_unknown_key_is_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
         render_default_toml({"galaxy": {"port": 1}})
     assert caught.value.key == "galaxy"
+
+
+def test_one_underscore_after_a_section_is_refused_with_the_right_spelling(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path, environ={"LUCKY_CHAT_SEND_RATE_PER_S": "5"})
+    assert caught.value.key == "LUCKY_CHAT_SEND_RATE_PER_S"
+    assert "LUCKY_CHAT__SEND_RATE_PER_S" in str(caught.value)
+    # Variables that are not keys of a section stay ignored.
+    config = load_config(tmp_path, environ={"LUCKY_DEBUG": "1", "LUCKY_SOMETHING_ELSE": "x"})
+    assert config.chat.send_rate_per_s == 20
