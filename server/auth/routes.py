@@ -7,11 +7,12 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ..errors import validation_failed
 from ..keys import CORE
 from ..web.bodies import json_response, parse_body
 from ..web.routing import RouteTable
 from ..web.session import claims_of, client_ip, user_json
-from .service import Device, TokenSet
+from .service import MAX_DEVICE_FIELD, Device, TokenSet, has_control_chars
 
 routes = RouteTable("auth")
 
@@ -24,7 +25,8 @@ class DeviceBody(msgspec.Struct):
 
 class RegisterBody(msgspec.Struct):
     username: str
-    password: str
+    password: str | None = None
+    encrypted_password: str | None = None
     display_name: str | None = None
     device: DeviceBody | None = None
 
@@ -44,10 +46,11 @@ def _device(body: DeviceBody | None) -> Device:
     if body is None:
         return Device()
     for name in ("id", "name", "platform"):
-        if len(getattr(body, name)) > 128:
-            from ..errors import validation_failed
-
-            raise validation_failed(f"device.{name}", "at most 128 characters")
+        value = getattr(body, name)
+        if len(value) > MAX_DEVICE_FIELD:
+            raise validation_failed(f"device.{name}", f"at most {MAX_DEVICE_FIELD} characters")
+        if has_control_chars(value):
+            raise validation_failed(f"device.{name}", "no control characters")
     return Device(body.id, body.name, body.platform)
 
 
@@ -70,7 +73,7 @@ async def public_key(request: web.Request) -> web.Response:
 async def register(request: web.Request) -> web.Response:
     core = request.app[CORE]
     body = await parse_body(request, RegisterBody)
-    password = core.auth.resolve_password(body.password, None)
+    password = core.auth.resolve_password(body.password, body.encrypted_password)
     tokens = await core.auth.register(body.username, password, body.display_name, _device(body.device),
                                       client_ip(request))
     return json_response(token_set_json(request, tokens), status=201)

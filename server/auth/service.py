@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ class TokenSet:
 
 def normalize_username(raw: str) -> str:
     username = raw.strip().lower()
-    if not USERNAME_RE.match(username):
+    if not USERNAME_RE.fullmatch(username):
         raise validation_failed("username", "3 to 32 characters of a-z, 0-9, _ . -")
     return username
 
@@ -62,10 +63,17 @@ def check_password_rules(password: str, field: str = "password") -> None:
         raise validation_failed(field, "8 to 128 characters")
 
 
+def has_control_chars(text: str) -> bool:
+    """True if `text` holds a control character such as NUL, which PostgreSQL cannot store."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
 def check_display_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_DISPLAY_NAME:
         raise validation_failed("display_name", f"1 to {MAX_DISPLAY_NAME} characters")
+    if has_control_chars(name):
+        raise validation_failed("display_name", "no control characters")
     return name
 
 
@@ -89,18 +97,22 @@ class AuthService:
     def public_key(self) -> dict[str, str]:
         return {"kid": self._keyring.kid, "alg": "RSA-OAEP-256", "pem": self._keyring.public_pem}
 
-    def resolve_password(self, password: str | None, encrypted: str | None) -> str:
-        """The plain password from either form a client may send it in."""
+    def resolve_password(self, password: str | None, encrypted: str | None, field: str = "password") -> str:
+        """The plain password from either form a client may send it in.
+
+        `field` names the plain field (`password`, `old_password`); its encrypted twin is
+        `encrypted_<field>`, which wins when both are sent.
+        """
         if encrypted is not None:
             plain = self._keyring.decrypt_password(encrypted)
             if plain is None:
                 raise validation_failed(
-                    "encrypted_password",
+                    f"encrypted_{field}",
                     "not base64 of RSA-OAEP (SHA-256) ciphertext under GET /api/v1/auth/public-key",
                 )
             return plain
         if password is None:
-            raise validation_failed("password", "required (or encrypted_password)")
+            raise validation_failed(field, f"required (or encrypted_{field})")
         return password
 
     # --- rate limits ---------------------------------------------------------------------
@@ -158,28 +170,43 @@ class AuthService:
     async def login(self, username: str, password: str, device: Device, ip: str) -> TokenSet:
         self.check_ip(ip)
         bad = LuckyError(401, "invalid_credentials", "Wrong username or password.")
-        user = await self._users.by_username(username.strip().lower())
+        username = username.strip().lower()
+        # A name no account can have is not looked up (a NUL would make PostgreSQL fail).
+        user = await self._users.by_username(username) if USERNAME_RE.fullmatch(username) else None
         if user is None:
             await verify_password(password, None)  # same cost as a real check
             raise bad
+        if not await self.check_password(user, password):
+            raise bad
+        if user.disabled:
+            raise LuckyError(403, "forbidden", "This account is disabled; contact the server's operator.")
+        return await self._start_session(user, device, clear_failures=True)
+
+    async def check_password(self, user: UserRecord, password: str) -> bool:
+        """Whether `password` is `user`'s, under the per-account lock.
+
+        Every check of a user's own password goes through here (sign-in, a password change),
+        so a stolen access token cannot be used to guess the password either: after
+        `auth.failures_before_lock` wrong ones in `auth.lock_window_s`, 429 until the oldest
+        leaves the window, even for the right password.
+        """
         now = self._clock.now_ms()
         window_ms = self._config.lock_window_s * 1000
         limit = self._config.failures_before_lock
         if limit > 0:
-            failures = await self._users.recent_failures(user.id, now - window_ms)
+            # A failure exactly `window` old has left the window: Retry-After is then over.
+            failures = await self._users.recent_failures(user.id, now - window_ms + 1)
             if len(failures) >= limit:
                 retry_after = max(1, (failures[-limit] + window_ms - now + 999) // 1000)
                 raise LuckyError(429, "rate_limited",
                                  "Too many failed sign-ins for this account; try again later.",
                                  {"retry_after": retry_after}, retry_after=retry_after)
-        if not await verify_password(password, user.password_hash):
-            if limit > 0:
-                await self._db.transaction("login_failure", lambda tx: self._users.record_failure(
-                    tx, user.id, now, window_ms))
-            raise bad
-        if user.disabled:
-            raise LuckyError(403, "forbidden", "This account is disabled; contact the server's operator.")
-        return await self._start_session(user, device, clear_failures=True)
+        if await verify_password(password, user.password_hash):
+            return True
+        if limit > 0:
+            await self._db.transaction("login_failure", lambda tx: self._users.record_failure(
+                tx, user.id, now, window_ms))
+        return False
 
     async def _start_session(self, user: UserRecord, device: Device, *,
                              clear_failures: bool = False) -> TokenSet:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -24,10 +25,10 @@ class Check:
     seconds: float
 
 
-async def _timed(name: str, target: str, coro: "asyncio.Future[str] | object") -> Check:
+async def _timed(name: str, target: str, coro: Awaitable[str]) -> Check:
     started = time.perf_counter()
     try:
-        detail = await asyncio.wait_for(coro, timeout=5)  # type: ignore[arg-type]
+        detail = await asyncio.wait_for(coro, timeout=5)
         return Check(name, True, target, str(detail), time.perf_counter() - started)
     except asyncio.TimeoutError:
         return Check(name, False, target, "no answer within 5 s", time.perf_counter() - started)

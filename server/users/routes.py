@@ -6,9 +6,8 @@ import msgspec
 from aiohttp import web
 
 from ..errors import validation_failed
-from ..ids import parse_id
 from ..keys import CORE
-from ..web.bodies import json_response, list_body, parse_body, path_id, query_limit
+from ..web.bodies import json_response, list_body, parse_body, path_id, query_limit, wire_id
 from ..web.routing import RouteTable
 from ..web.session import claims_of, user_json
 
@@ -20,6 +19,9 @@ class MePatch(msgspec.Struct):
     avatar_file_id: str | None | msgspec.UnsetType = msgspec.UNSET
     password: str | None = None
     old_password: str | None = None
+    # PROTOCOL.md: encrypted_password "is accepted wherever a password is".
+    encrypted_password: str | None = None
+    encrypted_old_password: str | None = None
 
 
 @routes.get("/api/v1/me", "The signed-in user")
@@ -36,12 +38,18 @@ async def patch_me(request: web.Request) -> web.Response:
     avatar_given = body.avatar_file_id is not msgspec.UNSET
     avatar: int | None = None
     if isinstance(body.avatar_file_id, str):
-        avatar = parse_id(body.avatar_file_id)
+        avatar = wire_id(body.avatar_file_id)
         if avatar is None:
             raise validation_failed("avatar_file_id", "an id (a decimal string) or null")
+    auth = request.app[CORE].auth
+    password = old_password = None
+    if body.password is not None or body.encrypted_password is not None:
+        password = auth.resolve_password(body.password, body.encrypted_password)
+    if body.old_password is not None or body.encrypted_old_password is not None:
+        old_password = auth.resolve_password(body.old_password, body.encrypted_old_password, "old_password")
     user = await request.app[CORE].users.update_me(
         claims.user_id, claims.family_id, display_name=body.display_name, avatar_file_id=avatar,
-        avatar_given=avatar_given, password=body.password, old_password=body.old_password)
+        avatar_given=avatar_given, password=password, old_password=old_password)
     return json_response(user_json(request, user))
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
-from ..auth.passwords import verify_password
-from ..auth.service import AuthService, check_display_name
+from ..auth.service import USERNAME_RE, AuthService, check_display_name
 from ..errors import LuckyError, not_found, validation_failed
 from ..clock import Clock
 from ..storage import Database
 from ..storage.stores.users import UserRecord, UserStore
+
+_USERNAME_CHARS = re.compile(r"[a-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,16 @@ def encode_cursor(value: str) -> str:
 
 
 def decode_cursor(cursor: str | None) -> str:
+    """The username a cursor points after; 422 for anything this server cannot have issued."""
     if not cursor:
         return ""
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
-        raise validation_failed("cursor", "not a cursor this server issued") from None
+        after = ""
+    if not USERNAME_RE.fullmatch(after):
+        raise validation_failed("cursor", "not a cursor this server issued")
+    return after
 
 
 class UserService:
@@ -54,6 +60,8 @@ class UserService:
         """Users whose username starts with `query` (case-insensitive), by username."""
         after = decode_cursor(cursor)
         prefix = query.strip().lower()
+        if not _USERNAME_CHARS.fullmatch(prefix):
+            return Page([], None)  # no username holds such a character: nothing to look up
         rows = await self._users.search(prefix, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -74,8 +82,11 @@ class UserService:
         if password is not None:
             if old_password is None:
                 raise validation_failed("old_password", "required to set a new password")
-            if not await verify_password(old_password, user.password_hash):
-                raise LuckyError(401, "invalid_credentials", "The old password is wrong.")
+            if not await self._auth.check_password(user, old_password):
+                # 403, not 401: the access token is fine, and a client that refreshes and
+                # retries on 401 would loop or sign the user out.
+                raise LuckyError(403, "invalid_credentials", "The old password is wrong.",
+                                 {"field": "old_password", "reason": "does not match"})
         name = check_display_name(display_name) if display_name is not None else user.display_name
         avatar = user.avatar_file_id
         if avatar_given:

@@ -37,8 +37,19 @@ def decode_body(raw: bytes, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
+        # Typed decoding stops at the first value of the wrong type, before it has seen the
+        # rest: `[1, 2` or `{"username": 5,` would be 422. Malformed JSON is 400 whatever it
+        # holds, so check the whole body (only on this error path).
+        _require_json(raw)
         field, reason = _field_of(str(exc))
         raise validation_failed(field, reason) from None
+    except msgspec.DecodeError:
+        raise invalid_request("The body is not valid JSON.") from None
+
+
+def _require_json(raw: bytes) -> None:
+    try:
+        msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise invalid_request("The body is not valid JSON.") from None
 
@@ -60,7 +71,7 @@ def query_limit(request: web.Request, default: int = DEFAULT_LIMIT, maximum: int
     raw = request.query.get("limit")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # str.isdigit alone takes "²", which int() refuses
         raise validation_failed("limit", "a whole number")
     value = int(raw)
     if not 1 <= value <= maximum:
@@ -68,8 +79,17 @@ def query_limit(request: web.Request, default: int = DEFAULT_LIMIT, maximum: int
     return value
 
 
+def wire_id(value: str) -> int | None:
+    """An id from a path or body string; None unless plain ASCII decimal digits.
+
+    `parse_id` trusts `str.isdigit`, which also takes "²" (then int() raises) and other
+    scripts' digits; ids on the wire are ASCII.
+    """
+    return parse_id(value) if value.isascii() else None
+
+
 def path_id(request: web.Request, name: str) -> int:
-    value = parse_id(request.match_info[name])
+    value = wire_id(request.match_info[name])
     if value is None:
         raise LuckyError(404, "not_found", f"No such {name.removesuffix('_id') or 'item'}: ids are decimal strings.")
     return value

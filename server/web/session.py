@@ -10,7 +10,7 @@ from ..auth.tokens import AccessClaims
 from ..keys import CORE
 from ..storage.stores.users import UserRecord
 
-_CLAIMS_KEY = "lucky.claims"
+_CLAIMS_KEY: web.RequestKey[AccessClaims] = web.RequestKey("claims", AccessClaims)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -23,9 +23,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 async def claims_of(request: web.Request) -> AccessClaims:
     """The caller's verified claims; 401 unless a live access token was sent."""
-    cached = request.get(_CLAIMS_KEY)
-    if isinstance(cached, AccessClaims):
-        return cached
+    if _CLAIMS_KEY in request:
+        return request[_CLAIMS_KEY]
     claims = await request.app[CORE].auth.authenticate(bearer_token(request))
     request[_CLAIMS_KEY] = claims
     return claims
