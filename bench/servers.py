@@ -1,0 +1,150 @@
+"""Starting the servers under benchmark as subprocesses: Lucky (SQLite or PostgreSQL) and the relay.
+
+Each is started with `--port 0` and found through its `listening on http://H:P` line; its
+stderr is drained by a thread so that it never blocks on a full pipe. The open-file limit of
+each is raised to the hard limit so that W3 can hold thousands of sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_SCRIPT = Path(sys.executable).parent / "lucky"
+LUCKY = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "lucky_cli.main"]
+LISTENING = re.compile(r"listening on (http://\S+)")
+ADMIN_PASSWORD = "bench-admin-password"
+POSTGRES_URL = os.environ.get("LUCKY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+# The server under benchmark must not throttle the generator: every client comes from 127.0.0.1.
+BENCH_ENV = {
+    "LUCKY_CHAT__SEND_RATE_PER_S": "1000000",
+    "LUCKY_CHAT__SEND_BURST": "1000000",
+    "LUCKY_AUTH__IP_RATE_PER_MIN": "0",
+}
+
+
+def _raise_nofile() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUCKY_")}
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A server subprocess that logs `listening on URL` on stderr when ready."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = REPO) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                                     preexec_fn=_raise_nofile)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        self.url = ""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_listening(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start in {timeout:.0f} s: {''.join(self.log)[-2000:]}")
+            if line is None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.wait()}): {''.join(self.log)[-2000:]}")
+            found = LISTENING.search(line)
+            if found:
+                self.url = found.group(1)
+                return self.url
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        code = self.proc.wait()
+        self._reader.join(timeout=5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        return code
+
+    def errors(self) -> list[str]:
+        """Logged ERROR lines and tracebacks, to show after a run."""
+        return [line.rstrip() for line in self.log if " ERROR " in line or line.startswith("Traceback")]
+
+
+def start_relay() -> Process:
+    proc = Process("relay", [sys.executable, str(REPO / "bench" / "relay.py"), "--port", "0"], clean_env())
+    proc.wait_listening()
+    return proc
+
+
+class LuckyInstance:
+    """A fresh data dir (and, on PostgreSQL, a fresh schema) initialized with `lucky init`."""
+
+    def __init__(self, root: Path, backend: str) -> None:
+        self.backend = backend
+        self.data_dir = root / f"lucky-{backend}-{uuid.uuid4().hex[:6]}"
+        self.schema: str | None = None
+        args = ["init", "--data-dir", str(self.data_dir), "--non-interactive", "--admin-password", ADMIN_PASSWORD]
+        if backend == "postgres":
+            self.schema = f"lucky_bench_{uuid.uuid4().hex[:10]}"
+            sep = "&" if "?" in POSTGRES_URL else "?"
+            args += ["--database", f"{POSTGRES_URL}{sep}schema={self.schema}"]
+        elif backend != "sqlite":
+            raise ValueError(f"unknown backend {backend!r}: sqlite or postgres")
+        done = subprocess.run([*LUCKY, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              env=clean_env(), timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"lucky init failed: {done.stdout}{done.stderr}")
+
+    def serve(self, **extra_env: str) -> Process:
+        env = clean_env(**BENCH_ENV, **extra_env)
+        proc = Process(f"lucky ({self.backend})",
+                       [*LUCKY, "serve", "--data-dir", str(self.data_dir), "--port", "0"],
+                       env)
+        try:
+            proc.wait_listening()
+        except RuntimeError:
+            proc.stop()
+            raise
+        return proc
+
+    def remove(self) -> None:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.schema is not None:
+            import psycopg
+
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
