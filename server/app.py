@@ -15,6 +15,7 @@ from .chat.service import ChatService
 from .clock import Clock
 from .config import Config
 from .core import open_core
+from .files.routes import routes as file_routes
 from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH
 from .metrics import Metrics
 from .ops.routes import routes as ops_routes
@@ -31,7 +32,7 @@ from .web.middleware import error_middleware
 log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
-                group_routes, search_routes)
+                group_routes, search_routes, file_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -59,6 +60,8 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
         groups = GroupService(core.db, config.chat, core.clock, core.ids, chat)
         chat.audience.direct = friends
         chat.audience.groups = groups
+        chat.audience.files = core.files  # media messages reference files the sender can read
+        core.files.conversations = chat.audience  # ...and their conversations' readers read them
         chat.presence_listeners.append(friends.presence)
         app[FRIENDS] = friends
         app[GROUPS] = groups

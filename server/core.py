@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from .auth.keyring import Keyring
 from .auth.service import AuthService
+from .blobs import open_blob_store
 from .clock import Clock
 from .config import Config
+from .files.service import FileService
 from .ids import Snowflake
 from .storage import Database, open_database
 from .storage.migrate import check_compatible, migrate
@@ -34,6 +36,7 @@ class Core:
     auth: AuthService
     users: UserService
     groups: GroupDirectory
+    files: FileService
 
 
 def database_for(config: Config) -> Database:
@@ -66,6 +69,13 @@ async def open_core(config: Config, *, clock: Clock | None = None, apply_migrati
         ids = Snowflake(worker_id, clock)
         auth = AuthService(db, config.auth, keyring, clock, ids)
         users = UserService(db, auth, clock)
-        yield Core(config, clock, ids, db, keyring, auth, users, GroupDirectory(db))
+        files = FileService(db, open_blob_store(config.storage_url), config.files, clock, ids,
+                            keyring.url_signing_key, config.public_url)
+        users.files = files
+        await files.open()
+        try:
+            yield Core(config, clock, ids, db, keyring, auth, users, GroupDirectory(db), files)
+        finally:
+            await files.close()
     finally:
         await db.close()

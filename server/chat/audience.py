@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..errors import LuckyError, not_found, validation_failed
+from ..storage import Tx
 from ..storage.stores.conversations import ConversationStore
 from ..storage.stores.users import UserStore
-from .model import DIRECT, ConversationRef
+from .model import DIRECT, ConversationRef, Message
 
 
 class DirectPolicy(Protocol):
@@ -38,6 +39,14 @@ class GroupPolicy(Protocol):
         """Whether the user is the group's owner or an admin (recalls any message)."""
 
 
+class FilePolicy(Protocol):
+    async def check_attach(self, user_id: int, file_id: int) -> None:
+        """Raise LuckyError unless the file exists and the user may read it."""
+
+    async def attached(self, tx: Tx, message: Message) -> None:
+        """Record, in the message's own transaction, that its conversation holds the file."""
+
+
 class Audience:
     def __init__(self, users: UserStore, conversations: ConversationStore) -> None:
         self._users = users
@@ -45,6 +54,7 @@ class Audience:
         self._usable: dict[int, bool] = {}
         self.direct: DirectPolicy | None = None
         self.groups: GroupPolicy | None = None
+        self.files: FilePolicy | None = None  # media messages: installed by the files feature
 
     def forget_user(self, user_id: int) -> None:
         """Call when a user is disabled or enabled."""

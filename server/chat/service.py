@@ -29,7 +29,7 @@ from ..storage.stores.search import SearchStore
 from ..storage.stores.users import UserRecord, UserStore
 from .audience import Audience
 from .delivery import Session, Sessions, Transport
-from .kinds import check_body
+from .kinds import MEDIA_KINDS, check_body
 from .model import DIRECT, ConversationRef, Message, message_frame
 from .writer import PendingSend, SendWriter, message_from_row
 
@@ -165,10 +165,16 @@ class ChatService:
         await self.audience.check_post(sender_id, ref, request.kind, body)
         if request.reply_to is not None:
             await self._check_reply(ref, request.reply_to)
+        files = self.audience.files if request.kind in MEDIA_KINDS else None
+        if files is not None:
+            # The file must be one the sender can read; storing the message then lets the
+            # conversation's members read it too (the reference is written with the message).
+            await files.check_attach(sender_id, int(body["file_id"]))
         pending = PendingSend(ref, sender_id, request.kind, body, cmid, request.reply_to,
                               ref.user_ids if ref.kind == DIRECT else (),
                               origin=origin.id if origin is not None else None,
-                              mentions=self._mentioned(sender_id, ref, request.kind, body))
+                              mentions=self._mentioned(sender_id, ref, request.kind, body),
+                              effect=files.attached if files is not None else None)
         self.writer.enqueue(pending)
         return pending.future
 

@@ -154,6 +154,15 @@ def _validate(config: Config) -> None:
             raise ConfigError("redis.url", "use redis://host:port/db, or leave it empty for embedded")
     if not 0 < config.server.port < 65536:
         raise ConfigError("server.port", f"must be 1..65535, got {config.server.port}")
+    for key, value, low in (("max_single_mb", config.files.max_single_mb, 1),
+                            ("max_upload_mb", config.files.max_upload_mb, 1),
+                            ("quota_mb", config.files.quota_mb, 0), ("upload_ttl_h", config.files.upload_ttl_h, 1),
+                            ("image_max_pixels", config.files.image_max_pixels, 1),
+                            ("url_ttl_s", config.files.url_ttl_s, 60)):
+        if value < low:
+            raise ConfigError(f"files.{key}", f"must be {low} or more, got {value}")
+    if not 16 <= config.files.thumbnail_px <= 2048:
+        raise ConfigError("files.thumbnail_px", f"must be 16..2048, got {config.files.thumbnail_px}")
     if config.auth.sms_provider not in {"log", "webhook"}:
         raise ConfigError("auth.sms_provider", "must be log or webhook")
     if config.auth.sms_provider == "webhook" and not config.auth.sms_webhook_url:

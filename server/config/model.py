@@ -69,6 +69,12 @@ class ChatConfig:
 class FilesConfig:
     max_single_mb: int = 100
     max_upload_mb: int = 4096
+    quota_mb: int = 0  # per user; 0: no quota
+    upload_ttl_h: int = 24  # an upload untouched this long is removed by the clean-up
+    thumbnail_px: int = 256
+    image_max_pixels: int = 40_000_000
+    url_ttl_s: int = 3600
+    s3_presign: bool = False
 
 
 @dataclass(frozen=True)

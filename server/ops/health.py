@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
+from ..blobs import BlobStore, open_blob_store
 from ..config import Config
 from ..storage import Database, DatabaseError
 from ..storage.migrate import status as schema_status
@@ -59,38 +57,29 @@ async def _redis(url: str) -> str:
         await client.aclose()
 
 
-def _local_dir(path: Path) -> str:
-    path.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
-        pass
-    stat = os.statvfs(path)
-    free_gb = stat.f_bavail * stat.f_frsize / 1e9
-    return f"writable, {free_gb:.1f} GB free"
-
-
-def _s3(url: str) -> str:
-    from minio import Minio
-
-    parts = urlsplit(url)
-    secure = parse_qs(parts.query).get("secure", ["true"])[0].lower() != "false"
-    bucket = parts.path.strip("/")
-    client = Minio(f"{parts.hostname}:{parts.port or (443 if secure else 80)}",
-                   access_key=unquote(parts.username or ""), secret_key=unquote(parts.password or ""),
-                   secure=secure)
-    if not client.bucket_exists(bucket):
-        raise RuntimeError(f"bucket {bucket!r} does not exist")
-    return f"bucket {bucket} reachable"
+async def _storage(blobs: BlobStore | None, url: str) -> str:
+    """The blob store's own check, the same one the files service relies on."""
+    if blobs is not None:
+        return await blobs.check()
+    store = open_blob_store(url)  # `lucky doctor` runs without the services
+    try:
+        return await store.check()
+    finally:
+        await store.close()
 
 
 def _storage_target(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "s3":
         return f"s3 {parts.hostname}:{parts.port}{parts.path}"
-    return url
+    return f"folder {unquote(parts.path)}"
 
 
-async def check_all(config: Config, db: Database) -> list[Check]:
-    """One check per backend, run concurrently; never raises."""
+async def check_all(config: Config, db: Database, blobs: BlobStore | None = None) -> list[Check]:
+    """One check per backend, run concurrently; never raises.
+
+    `blobs` is the running server's blob store; without it one is made from the config.
+    """
     checks = [_timed("database", db.description, _database(db))]
     if config.redis.url:
         parts = urlsplit(config.redis.url)
@@ -100,9 +89,5 @@ async def check_all(config: Config, db: Database) -> list[Check]:
             return "embedded: routing and presence in process"
         checks.append(_timed("redis", "none", embedded()))
     storage_url = config.storage_url
-    if storage_url.startswith("s3:"):
-        checks.append(_timed("storage", _storage_target(storage_url), asyncio.to_thread(_s3, storage_url)))
-    else:
-        path = Path(urlsplit(storage_url).path)
-        checks.append(_timed("storage", f"folder {path}", asyncio.to_thread(_local_dir, path)))
+    checks.append(_timed("storage", _storage_target(storage_url), _storage(blobs, storage_url)))
     return list(await asyncio.gather(*checks))

@@ -27,7 +27,7 @@ async def healthz(request: web.Request) -> web.Response:
             responses={200: "ready", 503: "a backend is down"})
 async def readyz(request: web.Request) -> web.Response:
     core = request.app[CORE]
-    checks = await check_all(core.config, core.db)
+    checks = await check_all(core.config, core.db, core.files.blobs)
     ready = all(c.ok for c in checks)
     body: dict[str, Any] = {
         "status": "ready" if ready else "unavailable",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..auth.service import USERNAME_RE, AuthService, check_display_name
 from ..errors import LuckyError, not_found, validation_failed
@@ -38,11 +39,17 @@ def decode_cursor(cursor: str | None) -> str:
     return after
 
 
+class AvatarFiles(Protocol):
+    async def use_as_user_avatar(self, user_id: int, file_id: int) -> None:
+        """Raise LuckyError unless the user may show this file as their avatar."""
+
+
 class UserService:
     def __init__(self, db: Database, auth: AuthService, clock: Clock) -> None:
         self._users = UserStore(db)
         self._auth = auth
         self._clock = clock
+        self.files: AvatarFiles | None = None  # installed by open_core
 
     async def get(self, user_id: int) -> UserRecord:
         user = await self._users.by_id(user_id)
@@ -90,10 +97,11 @@ class UserService:
         name = check_display_name(display_name) if display_name is not None else user.display_name
         avatar = user.avatar_file_id
         if avatar_given:
-            if avatar_file_id is not None:
-                # Files arrive with the files issue; until then no file id can exist.
-                raise not_found("No file has that id; upload it first with POST /api/v1/files.")
-            avatar = None
+            if avatar_file_id is not None and avatar_file_id != user.avatar_file_id:
+                if self.files is None:
+                    raise not_found("No file has that id; upload it first with POST /api/v1/files.")
+                await self.files.use_as_user_avatar(user_id, avatar_file_id)
+            avatar = avatar_file_id
         if password is not None:
             await self._auth.set_password(user_id, password, actor_id=user_id, keep_family=family_id)
         if name != user.display_name or avatar != user.avatar_file_id:

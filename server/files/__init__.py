@@ -1,0 +1,1 @@
+"""Files: uploads (single and chunked, resumable, instant), downloads, thumbnails, access."""
