@@ -4,7 +4,8 @@
 #   ./install.sh          the server and the `lucky` command
 #   ./install.sh --dev    also the test and development tools (pytest, mypy, build, ...)
 #
-# Set PYTHON to choose the interpreter (default: the newest python3.1x on PATH, then python3).
+# Set PYTHON to choose the interpreter (default: python3 if it is 3.11+, else python3.13,
+# python3.12 or python3.11 from PATH).
 # Everything comes from PyPI through pip; nothing else is downloaded.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ for arg in "$@"; do
     case "$arg" in
         --dev) dev=1 ;;
         -h|--help)
-            sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -39,7 +40,7 @@ if [[ -n "${PYTHON:-}" ]]; then
     python="$PYTHON"
 else
     python=""
-    for candidate in python3.13 python3.12 python3.11 python3; do
+    for candidate in python3 python3.13 python3.12 python3.11; do
         if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
             python="$candidate"
             break
