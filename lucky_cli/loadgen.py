@@ -97,15 +97,18 @@ async def _bounded(items: Iterable[Awaitable[Any]], concurrency: int) -> list[An
 
 
 async def _auth_call(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with session.post(url, json=body) as resp:
-        text = await resp.text()
-        if resp.status == 429:
-            raise BenchError(f"{url} answered 429 (rate limited): run the server under benchmark with "
-                             "LUCKY_AUTH__IP_RATE_PER_MIN=0")
-        if resp.status not in (200, 201):
-            raise BenchError(f"{url} answered {resp.status}: {text[:200]}")
-        data: dict[str, Any] = orjson.loads(text)
-        return data
+    try:
+        async with session.post(url, json=body) as resp:
+            status, text = resp.status, await resp.text()
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        raise BenchError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
+    if status == 429:
+        raise BenchError(f"{url} answered 429 (rate limited): run the server under benchmark with "
+                         "LUCKY_AUTH__IP_RATE_PER_MIN=0")
+    if status not in (200, 201):
+        raise BenchError(f"{url} answered {status}: {text[:200]}")
+    data: dict[str, Any] = orjson.loads(text)
+    return data
 
 
 async def register_users(session: aiohttp.ClientSession, base_url: str, usernames: Sequence[str],
