@@ -220,13 +220,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     chat = request.app[CHAT]
     transport = WsTransport(ws)
-    session = await chat.connect(claims.user_id, claims.device_id, claims.family_id, transport)
+
+    def welcome(session: Session) -> bytes:
+        return orjson.dumps({
+            "type": "welcome", "user_id": str(claims.user_id), "device_id": claims.device_id,
+            "session_id": str(session.id), "heartbeat_s": config.heartbeat_s, "server_time": core.clock.now_ms(),
+        })
+
+    session = await chat.connect(claims.user_id, claims.device_id, claims.family_id, transport, welcome)
     connection = Connection(request, chat, session, transport,
                             TokenBucket(config.send_rate_per_s, config.send_burst, time.monotonic()))
-    transport.send(orjson.dumps({
-        "type": "welcome", "user_id": str(claims.user_id), "device_id": claims.device_id,
-        "session_id": str(session.id), "heartbeat_s": config.heartbeat_s, "server_time": core.clock.now_ms(),
-    }))
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

@@ -119,9 +119,16 @@ class ChatService:
 
     # --- connections -----------------------------------------------------------------------
 
-    async def connect(self, user_id: int, device_id: str, family_id: int, transport: Transport) -> Session:
-        """Register a connected device; the user's friends hear of its first device."""
+    async def connect(self, user_id: int, device_id: str, family_id: int, transport: Transport,
+                      welcome: Callable[[Session], bytes] | None = None) -> Session:
+        """Register a connected device; the user's friends hear of its first device.
+
+        `welcome` makes the first frame: it is queued the moment the session can receive
+        pushes, before anything (a group message, a presence frame) can overtake it.
+        """
         session = self.sessions.add(user_id, device_id, family_id, transport)
+        if welcome is not None:
+            transport.send(welcome(session))
         if len(self.sessions.of_user(user_id)) == 1:
             await self._presence(user_id, True)
         return session
@@ -186,10 +193,14 @@ class ChatService:
         return tuple(int(m) for m in body.get("mentions", ()) if int(m) != sender_id)
 
     async def post_system(self, actor_id: int, ref: ConversationRef, body: dict[str, Any], *,
-                          effect: Any = None, also_notify: Sequence[int] = ()) -> Message:
-        """Store a `system` message (and its effect, atomically); returns it once durable."""
+                          effect: Any = None, also_notify: Sequence[int] = (),
+                          on_dispatched: Callable[[Message], None] | None = None) -> Message:
+        """Store a `system` message (and its effect, atomically); returns it once durable.
+
+        `on_dispatched` runs right after the message is pushed, before any later message is.
+        """
         pending = PendingSend(ref, actor_id, "system", body, f"sys:{self._ids.next_id()}", None, (),
-                              also_notify=also_notify, effect=effect)
+                              also_notify=also_notify, effect=effect, on_dispatched=on_dispatched)
         self.writer.enqueue(pending)
         message, _ = await pending.future
         return message
@@ -210,6 +221,8 @@ class ChatService:
         """Push stored messages to every member's connected devices; the ids dispatched."""
         for message, pending in stored:
             self.push(message, pending.origin, pending.also_notify)
+            if pending.on_dispatched is not None:
+                pending.on_dispatched(message)
         return [message.id for message, _ in stored]
 
     def push(self, message: Message, origin: int | None = None, also_notify: Sequence[int] = ()) -> None:

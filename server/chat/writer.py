@@ -46,6 +46,10 @@ class PendingSend:
     # Runs in the same transaction once the message has its seq (a group change and its
     # system message are stored together or not at all).
     effect: Callable[[Tx, Message], Awaitable[None]] | None = None
+    # Runs once the message was pushed and before any later message is: a group change
+    # takes effect on the fan-out exactly at its seq (a kicked member gets the message that
+    # removes it, and nothing stored after it).
+    on_dispatched: Callable[[Message], None] | None = None
     future: asyncio.Future[tuple[Message, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 

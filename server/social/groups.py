@@ -9,8 +9,8 @@ cache that is reloaded after each change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..chat.model import ConversationRef, Message
@@ -42,6 +42,23 @@ class GroupState:
         member = self.members.get(user_id)
         return member.role if member else None
 
+    # New states with one change applied, for the cache between a change's commit and its
+    # reload (the store orders members by joined_at, then user id; so do these).
+
+    @staticmethod
+    def of(group: GroupRow, members: dict[int, MemberRow]) -> GroupState:
+        ordered = tuple(m.user_id for m in sorted(members.values(), key=lambda m: (m.joined_at, m.user_id)))
+        return GroupState(replace(group, member_count=len(members)), members, ordered)
+
+    def with_members(self, *rows: MemberRow) -> GroupState:
+        return GroupState.of(self.group, {**self.members, **{m.user_id: m for m in rows}})
+
+    def without(self, user_id: int) -> GroupState:
+        return GroupState.of(self.group, {uid: m for uid, m in self.members.items() if uid != user_id})
+
+    def with_group(self, **changes: Any) -> GroupState:
+        return GroupState(replace(self.group, **changes), self.members, self.ordered)
+
 
 def conversation_of(group_id: int) -> ConversationRef:
     return ConversationRef(f"g:{group_id}", "group", group_id=group_id)
@@ -65,19 +82,43 @@ class GroupService:
         self._users = UserStore(db)
         self._conversations = ConversationStore(db)
         self._states: dict[int, GroupState] = {}
+        # Bumped whenever a committed change is applied to the cache, so that a reload that
+        # read the database before that commit is not installed over it.
+        self._versions: dict[int, int] = {}
         self.on_membership_change: list[Any] = []  # callables(group_id), e.g. the avatar cache
 
     # --- cache -------------------------------------------------------------------------------
 
     async def _load(self, group_id: int) -> GroupState:
-        group = await self._store.group(group_id)
-        if group is None:
-            self._states.pop(group_id, None)
-            raise not_found("No such group.")
-        members = await self._store.members(group_id)
+        while True:
+            version = self._versions.get(group_id, 0)
+            group = await self._store.group(group_id)
+            if group is None:
+                self._states.pop(group_id, None)
+                raise not_found("No such group.")
+            members = await self._store.members(group_id)
+            if self._versions.get(group_id, 0) == version:
+                break  # else a change committed while we read: read again
         state = GroupState(group, {m.user_id: m for m in members}, tuple(m.user_id for m in members))
         self._states[group_id] = state
         return state
+
+    def _applies(self, group_id: int, change: Callable[[GroupState], GroupState]) -> Callable[[Message], None]:
+        """A hook for `post_system`: applies the change to the cache when its message is pushed.
+
+        Fan-out reads the cache, so a change must take effect exactly at its message's seq: the
+        messages stored after a removal, even in the same batch, must not reach the removed
+        member, and those after an addition must reach the new one. The reload in `_changed`
+        then replaces this state with the database's.
+        """
+
+        def apply(message: Message) -> None:
+            self._versions[group_id] = self._versions.get(group_id, 0) + 1
+            state = self._states.get(group_id)
+            if state is not None:
+                self._states[group_id] = change(state)
+
+        return apply
 
     async def state(self, group_id: int) -> GroupState:
         return self._states.get(group_id) or await self._load(group_id)
@@ -158,10 +199,12 @@ class GroupService:
     # --- changes -------------------------------------------------------------------------------------
 
     async def _post(self, actor_id: int, group_id: int, event: str, effect: Any, *,
-                    also_notify: Sequence[int] = (), **fields: Any) -> Message:
+                    also_notify: Sequence[int] = (), change: Callable[[GroupState], GroupState] | None = None,
+                    **fields: Any) -> Message:
         body = {"event": event, "actor_id": str(actor_id), **fields}
         return await self._chat.post_system(actor_id, conversation_of(group_id), body, effect=effect,
-                                            also_notify=also_notify)
+                                            also_notify=also_notify,
+                                            on_dispatched=self._applies(group_id, change) if change else None)
 
     async def _usable_users(self, user_ids: Sequence[Any], field_name: str) -> list[int]:
         ids: list[int] = []
@@ -228,10 +271,15 @@ class GroupService:
                                      join_policy=new_policy, muted_all=new_muted, owner_id=g.owner_id,
                                      dismissed=False, now_ms=now)
 
+        def change(s: GroupState) -> GroupState:
+            return s.with_group(name=new_name, announcement=new_announcement, join_policy=new_policy,
+                                muted_all=new_muted)
+
         # One change, one system message; the row update rides on the first of them.
         first = True
         for event, fields in changes:
-            await self._post(user_id, group_id, event, effect if first else None, **fields)
+            await self._post(user_id, group_id, event, effect if first else None,
+                             change=change if first else None, **fields)
             first = False
         return (await self._changed(group_id)).group
 
@@ -247,7 +295,8 @@ class GroupService:
                                      join_policy=g.join_policy, muted_all=g.muted_all, owner_id=g.owner_id,
                                      dismissed=True, now_ms=now)
 
-        await self._post(user_id, group_id, "group.dismissed", effect)
+        await self._post(user_id, group_id, "group.dismissed", effect,
+                         change=lambda s: s.with_group(dismissed=True))
         await self._changed(group_id)
 
     async def invite(self, user_id: int, group_id: int, user_ids: Sequence[Any]) -> list[MemberRow]:
@@ -273,8 +322,9 @@ class GroupService:
             await self._store.add_members(tx, group_id, [(uid, MEMBER) for uid in ids], now)
             await self._conversations.join(tx, message.conversation_id, ids, now)
 
+        rows = [MemberRow(group_id, uid, MEMBER, None, now, True) for uid in ids]
         await self._post(actor_id, group_id, "group.member_added", effect, also_notify=ids,
-                         target_ids=[str(uid) for uid in ids])
+                         change=lambda s: s.with_members(*rows), target_ids=[str(uid) for uid in ids])
 
     async def join(self, user_id: int, group_id: int, message: str = "") -> tuple[str, MemberRow | JoinRequestRow]:
         """('member', the member) under open, ('request', the request) under approval."""
@@ -339,7 +389,8 @@ class GroupService:
             await self._store.deactivate(tx, group_id, target_id)
             await self._conversations.leave(tx, message.conversation_id, target_id, message.seq)
 
-        await self._post(user_id, group_id, event, effect, target_ids=[str(target_id)])
+        await self._post(user_id, group_id, event, effect, change=lambda s: s.without(target_id),
+                         target_ids=[str(target_id)])
         await self._changed(group_id)
 
     async def set_member(self, user_id: int, group_id: int, target_id: int, *, role: str | None = None,
@@ -357,6 +408,9 @@ class GroupService:
                 raise validation_failed("role", "admin or member (use transfer for the owner)")
             if actor_role != OWNER:
                 raise forbidden("Only the owner changes roles.")
+            if target.role == OWNER:
+                # Demoting the owner would leave the group without one: ownership moves by transfer.
+                raise forbidden("The owner's role changes only by transferring the group.")
             new_role = role
             events.append(("group.role_changed", {"role": role}))
         if mute_given:
@@ -370,10 +424,11 @@ class GroupService:
         async def effect(tx: Tx, message: Message) -> None:
             await self._store.set_member(tx, group_id, target_id, new_role, new_mute)
 
+        changed = replace(target, role=new_role, muted_until=new_mute)
         first = True
         for event, fields in events:
             await self._post(user_id, group_id, event, effect if first else None, target_ids=[str(target_id)],
-                             **fields)
+                             change=(lambda s: s.with_members(changed)) if first else None, **fields)
             first = False
         return (await self._changed(group_id)).members[target_id]
 
@@ -393,7 +448,13 @@ class GroupService:
             await self._store.set_member(tx, group_id, target_id, OWNER, None)
             await self._store.set_member(tx, group_id, user_id, ADMIN, state.members[user_id].muted_until)
 
-        await self._post(user_id, group_id, "group.owner_changed", effect, target_ids=[str(target_id)])
+        def change(s: GroupState) -> GroupState:
+            old, new = s.members.get(user_id), s.members.get(target_id)
+            rows = [replace(m, role=role) for m, role in ((old, ADMIN), (new, OWNER)) if m is not None]
+            return s.with_members(*rows).with_group(owner_id=target_id)
+
+        await self._post(user_id, group_id, "group.owner_changed", effect, change=change,
+                         target_ids=[str(target_id)])
         return (await self._changed(group_id)).group
 
     async def all_groups(self, before_id: int, limit: int) -> list[GroupRow]:
