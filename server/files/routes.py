@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 import msgspec
 from aiohttp import BodyPartReader, web
@@ -77,7 +78,9 @@ async def upload_file(request: web.Request) -> web.Response:
         if isinstance(part, BodyPartReader) and part.name == "file":
             break
         await part.release()  # other fields are ignored, as unknown JSON fields are
-    file = await files.upload_single(claims.user_id, part.filename or "", part.headers.get("Content-Type"),
+    # Clients percent-encode awkward characters of the name (HTML's form rules, aiohttp);
+    # decoding can only make a path-like name, which the service reduces to its last segment.
+    file = await files.upload_single(claims.user_id, unquote(part.filename or ""), part.headers.get("Content-Type"),
                                      _read_stream(part))
     return json_response(files.file_json(file), status=201)
 

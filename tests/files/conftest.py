@@ -116,6 +116,16 @@ class User:
         form.add_field(field_name, data, filename=name, content_type=mime or "application/octet-stream")
         return await self.api.call("POST", "/api/v1/files", data=form)
 
+    async def upload_as_browser(self, data: bytes, filename: str, mime: str = "application/octet-stream") -> tuple[int, Any]:
+        """A multipart body written by hand, the name as a browser puts it in the header
+        (HTML escapes `"`, CR and LF as %22, %0D, %0A and sends the rest as is)."""
+        boundary = "lucky-test-boundary"
+        escaped = filename.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{escaped}"\r\n'
+                f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        return await self.api.call("POST", "/api/v1/files", data=body,
+                                   headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
     async def uploaded(self, data: bytes, name: str = "notes.bin", mime: str | None = None) -> dict[str, Any]:
         status, body = await self.upload(data, name, mime)
         assert status == 201, body
