@@ -206,8 +206,10 @@ class S3BlobStore(BlobStore):
         return await self._run(remove)
 
     async def check(self) -> str:
-        if not await self._run(self.client.bucket_exists, self.bucket):
-            raise BlobError(f"bucket {self.bucket!r} does not exist")
+        # Creates a missing bucket, as the first write would: a new site is ready before its
+        # first upload, and credentials that cannot create it fail here, naming the reason.
+        self._bucket_ready = False
+        await self._ensure_bucket()
         return f"bucket {self.bucket} reachable"
 
     async def presigned_url(self, key: str, expires_s: int, filename: str, mime: str,

@@ -13,7 +13,8 @@ from ..ids import MAX_ID, parse_id
 from ..keys import AVATARS, CORE, GROUPS
 from ..storage.stores.groups import GroupRow, JoinRequestRow, MemberRow
 from ..storage.stores.users import UserStore
-from ..web.bodies import json_response, list_body, parse_body, path_id, query_limit
+from ..files.routes import thumbnail_response
+from ..web.bodies import json_response, list_body, parse_body, path_id, query_limit, wire_id
 from ..web.routing import RouteTable
 from ..web.session import claims_of, user_json
 
@@ -81,9 +82,13 @@ def _target(request: web.Request) -> int:
 async def create_group(request: web.Request) -> web.Response:
     claims = await claims_of(request)
     body = await parse_body(request, CreateGroup)
+    avatar: int | None = None
     if body.avatar_file_id is not None:
-        raise validation_failed("avatar_file_id", "no such file (uploads arrive with the files feature)")
-    group = await request.app[GROUPS].create(claims.user_id, body.name, body.member_ids)
+        avatar = wire_id(body.avatar_file_id)
+        if avatar is None:
+            raise validation_failed("avatar_file_id", "a file id (a decimal string)")
+        await request.app[CORE].files.avatar(claims.user_id, avatar)  # an image the creator can read
+    group = await request.app[GROUPS].create(claims.user_id, body.name, body.member_ids, avatar)
     return json_response(group_json(request, group), status=201)
 
 
@@ -179,6 +184,9 @@ async def avatar(request: web.Request) -> web.Response:
     service = request.app[GROUPS]
     group_id = path_id(request, "group_id")
     state = await service.state(group_id)
+    if state.group.avatar_file_id is not None:  # set at creation: that image, as its thumbnail
+        files = request.app[CORE].files
+        return await thumbnail_response(request, files, await files.get(state.group.avatar_file_id))
     users = await UserStore(request.app[CORE].db).by_ids(list(state.ordered[:9]))
     tiles = [(uid, users[uid].display_name) for uid in state.ordered[:9] if uid in users]
     png = await request.app[AVATARS].grid(tiles)

@@ -220,13 +220,14 @@ class GroupService:
             raise LuckyError(404, "not_found", "Some users do not exist.", {"field": field_name, "ids": missing})
         return ids
 
-    async def create(self, owner_id: int, name: str, member_ids: Sequence[Any]) -> GroupRow:
+    async def create(self, owner_id: int, name: str, member_ids: Sequence[Any],
+                     avatar_file_id: int | None = None) -> GroupRow:
         name = _check_name(name)
         ids = [uid for uid in await self._usable_users(member_ids, "member_ids") if uid != owner_id]
         if len(ids) + 1 > self._config.max_group_members:
             raise validation_failed("member_ids", f"a group holds at most {self._config.max_group_members} members")
         now = self._clock.now_ms()
-        group = GroupRow(self._ids.next_id(), name, owner_id, "", "open", False, None, False, 0, now)
+        group = GroupRow(self._ids.next_id(), name, owner_id, "", "open", False, avatar_file_id, False, 0, now)
 
         async def effect(tx: Tx, message: Message) -> None:
             await self._store.create(tx, group, now)
