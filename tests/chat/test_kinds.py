@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from .conftest import Chat, assert_error, direct_id, http_error
@@ -40,6 +41,12 @@ async def test_good_bodies_are_stored_clean(chat: Chat, kind: str, body: Any, st
     a, b = await chat.connect(alice), await chat.connect(bob)
     if "mentions" in body:  # mentions name the peer
         body, stored = {**body, "mentions": [bob.id]}, {**stored, "mentions": [bob.id]}
+    if "file_id" in body:  # a media message names a file its sender can read: upload one
+        form = aiohttp.FormData()
+        form.add_field("file", b"bytes", filename="a.bin")
+        status, file = await alice.api.call("POST", "/api/v1/files", data=form)
+        assert status == 201, file
+        body, stored = {**body, "file_id": file["id"]}, {**stored, "file_id": file["id"]}
     sent = await a.request({"type": "send", "to": bob.id, "client_msg_id": "ws", "kind": kind, "body": body}, "sent")
     assert sent["message"]["kind"] == kind and sent["message"]["body"] == stored
     assert (await b.expect("message"))["message"] == sent["message"]
