@@ -29,6 +29,9 @@ from lucky_server.storage.migrate import status as schema_status
 
 from . import output
 from .context import DataDir, require_config
+from .bench import bench_command
+from .files import files_app
+from .groups import group_app
 from .output import CliFailure, fail
 from .users import user_app
 
@@ -41,6 +44,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(user_app, name="user")
+app.add_typer(files_app, name="files")
+app.add_typer(group_app, name="group")
+app.command("bench")(bench_command)
 
 
 def _version(value: bool) -> None:
