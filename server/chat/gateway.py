@@ -1,14 +1,13 @@
 """The WebSocket edge, `GET /ws`: authenticate, then read frames and call the chat service.
 
-One reader loop per socket; writes go through `WsTransport`, a bounded queue drained by a
-task that exists only while there is something to write, so an idle socket costs little and
-a slow one never stalls a fan-out: when its queue is full it is closed (1013) and will `sync`.
+One reader loop per socket; writes go through `WsTransport`, which writes each frame at once
+(no task, no queue of our own, so an idle socket costs little), and closes a device that
+falls `SEND_BUFFER_BYTES` behind (1013) rather than stall a fan-out: it reconnects and `sync`s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 from typing import Any
@@ -32,60 +31,68 @@ log = logging.getLogger(__name__)
 routes = RouteTable("chat")
 
 MAX_BAD_FRAMES = 20
-SEND_QUEUE_FRAMES = 4096
+SEND_BUFFER_BYTES = 4 * 1024 * 1024  # unsent bytes a device may fall behind by before it is closed
+NO_DRAIN = 1 << 62  # aiohttp's writer_limit: never wait for a drain inside send_frame
 CLOSE_KICKED = 4001  # after a `kick` frame: signed out, disabled, or replaced by an admin
 _WS_CODES = {"invalid_request": "invalid_frame", "payload_too_large": "too_large"}
 
 
 class WsTransport:
-    __slots__ = ("_ws", "_queue", "_task", "_closing")
+    """Writes frames at once, without a task or an await per frame.
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    aiohttp's `send_frame` writes an uncompressed frame before its only await (a wait for
+    the socket to drain, which `writer_limit=NO_DRAIN` turns off), so driving the coroutine
+    one step writes the frame. Flow control is ours instead: a device whose unsent bytes
+    pass `SEND_BUFFER_BYTES` reads too slowly to keep up and is closed (1013), never waited
+    for, so one slow device cannot stall a fan-out; it reconnects and `sync`s.
+    """
+
+    __slots__ = ("_ws", "_transport", "_closing")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
         self._ws = ws
-        self._queue: collections.deque[bytes] = collections.deque()
-        self._task: asyncio.Task[None] | None = None
-        self._closing: tuple[int, str] | None = None
+        self._transport = transport
+        self._closing = False
 
     def send(self, frame: bytes) -> None:
-        if self._closing is not None or self._ws.closed:
+        if self._closing or self._ws.closed:
             return
-        if len(self._queue) >= SEND_QUEUE_FRAMES:
-            self._queue.clear()
+        transport = self._transport
+        if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size() > SEND_BUFFER_BYTES:
             self.close(WSCloseCode.TRY_AGAIN_LATER, "too slow: reconnect and sync")
             return
-        self._queue.append(frame)
-        self._wake()
+        step = self._ws.send_frame(frame, WSMsgType.TEXT)
+        try:
+            step.send(None)
+        except StopIteration:
+            return  # written
+        except (ConnectionError, RuntimeError):
+            self._closing = True  # the peer is gone; the reader loop ends the session
+            return
+        step.close()  # unreachable with NO_DRAIN; never leave a half-run coroutine behind
+        log.warning("websocket writer waited to drain; frame written, wait dropped")
 
     def kick(self, reason: str) -> None:
-        if self._closing is None:
-            self._queue.append(orjson.dumps({"type": "kick", "reason": reason}))
+        if not self._closing:
+            self.send(orjson.dumps({"type": "kick", "reason": reason}))
             self.close(CLOSE_KICKED, reason)
 
     def close(self, code: int, reason: str) -> None:
-        """Close once the queued frames are written."""
-        if self._closing is None:
-            self._closing = (code, reason)
-            self._wake()
+        """Close after the frames already written (a close frame follows them on the wire)."""
+        if not self._closing:
+            self._closing = True
+            task = asyncio.get_running_loop().create_task(self._close(code, reason))
+            _closing_tasks.add(task)
+            task.add_done_callback(_closing_tasks.discard)
 
-    def _wake(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._flush())
-
-    async def _flush(self) -> None:
-        ws = self._ws
+    async def _close(self, code: int, reason: str) -> None:
         try:
-            while self._queue:
-                frame = self._queue.popleft()
-                await ws.send_frame(frame, WSMsgType.TEXT)
-            if self._closing is not None:
-                code, reason = self._closing
-                await ws.close(code=code, message=reason.encode())
-        except (ConnectionError, RuntimeError, asyncio.CancelledError):
-            self._queue.clear()
-        finally:
-            self._task = None
-            if self._queue and self._closing is None and not ws.closed:
-                self._wake()
+            await self._ws.close(code=code, message=reason.encode())
+        except (ConnectionError, RuntimeError):
+            pass
+
+
+_closing_tasks: set[asyncio.Task[None]] = set()  # a task needs a reference until it ends
 
 
 def _origin_allowed(request: web.Request, allowed: list[str]) -> bool:
@@ -216,10 +223,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise forbidden("This Origin may not open a WebSocket here; add it to server.allowed_origins.")
     claims = await core.auth.authenticate(bearer_token(request) or request.query.get("token"))
     ws = web.WebSocketResponse(heartbeat=config.heartbeat_s, max_msg_size=config.max_frame_bytes,
-                               autoping=True, compress=False)
+                               autoping=True, compress=False, writer_limit=NO_DRAIN)
     await ws.prepare(request)
     chat = request.app[CHAT]
-    transport = WsTransport(ws)
+    transport = WsTransport(ws, request.transport)
 
     def welcome(session: Session) -> bytes:
         return orjson.dumps({

@@ -148,8 +148,8 @@ class ChatService:
     # --- sending -------------------------------------------------------------------------
 
     async def resolve_target(self, sender_id: int, request: SendRequest) -> ConversationRef:
-        given = [x for x in (request.to, request.group_id, request.conversation_id) if x is not None]
-        if len(given) != 1:
+        given = (request.to is not None) + (request.group_id is not None) + (request.conversation_id is not None)
+        if given != 1:
             raise validation_failed("to", "give exactly one of to, group_id, conversation_id")
         if request.to is not None:
             return await self.audience.direct_to(sender_id, request.to)
@@ -220,14 +220,16 @@ class ChatService:
     def dispatch(self, stored: list[tuple[Message, PendingSend]]) -> list[int]:
         """Push stored messages to every member's connected devices; the ids dispatched."""
         for message, pending in stored:
-            self.push(message, pending.origin, pending.also_notify)
+            self.push(message, pending.origin, pending.also_notify, pending.conversation)
             if pending.on_dispatched is not None:
                 pending.on_dispatched(message)
         return [message.id for message, _ in stored]
 
-    def push(self, message: Message, origin: int | None = None, also_notify: Sequence[int] = ()) -> None:
+    def push(self, message: Message, origin: int | None = None, also_notify: Sequence[int] = (),
+             ref: ConversationRef | None = None) -> None:
         """Queue one message's frame, serialized once, to every device of every member."""
-        ref = ConversationRef.parse(message.conversation_id)
+        if ref is None:
+            ref = ConversationRef.parse(message.conversation_id)
         frame = message_frame("message", message)
         now = self._clock.monotonic()
         self.sessions.push_message(self.audience.members(ref), message.conversation_id, message.seq, frame, now,

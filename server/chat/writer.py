@@ -151,10 +151,13 @@ class SendWriter:
                                               item.client_msg_id, now, item.reply_to)
                     by_conversation.setdefault(item.conversation.id, []).append(item)
             created: list[tuple[Message, PendingSend]] = []
+            lasts = await self._messages.bump_seqs(
+                tx, [(cid, items[0].conversation.kind, len(items)) for cid, items in by_conversation.items()], now)
+            await self._conversations.ensure_members(tx, [
+                (cid, uid) for cid, items in by_conversation.items()
+                if cid not in self._known_conversations for uid in items[0].members], now)
             for cid, items in by_conversation.items():
-                last = await self._messages.bump_seq(tx, cid, items[0].conversation.kind, len(items), now)
-                if cid not in self._known_conversations and items[0].members:
-                    await self._conversations.ensure_members(tx, cid, items[0].members, now)
+                last = lasts[cid]
                 for offset, item in enumerate(items):
                     message = fresh[item.key]
                     message.id = self._ids.next_id()

@@ -14,9 +14,12 @@ import unicodedata
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+", re.UNICODE)
 _IS_CJK = re.compile(rf"[{_CJK}]")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
 def tokens(text: str) -> list[str]:
+    if text.isascii():  # most messages: NFKC changes nothing and there is no CJK to split
+        return _ASCII_WORD.findall(text.lower())
     normalized = unicodedata.normalize("NFKC", text).lower()
     out: list[str] = []
     for match in _TOKEN.finditer(normalized):

@@ -66,9 +66,9 @@ class _SqliteTx(Tx):
             cursor = await self._conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise self._fail(exc) from exc
-        rowcount = cursor.rowcount
-        await cursor.close()
-        return rowcount
+        # No `close()`: a finished write statement holds nothing, and each await is a round
+        # trip to the connection's thread (on the send path, every one of them counts).
+        return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         self._check()
@@ -78,19 +78,15 @@ class _SqliteTx(Tx):
             raise self._fail(exc) from exc
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        self._check()
-        try:
-            async with self._conn.execute(sql, params) as cursor:
-                row: Row | None = await cursor.fetchone()  # type: ignore[assignment]
-                return row
-        except sqlite3.Error as exc:
-            raise self._fail(exc) from exc
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        # Run and read in one call on the connection's thread: no cursor stays open across
+        # an await, so a reader never keeps an old snapshot (a stale read) between queries.
         self._check()
         try:
-            async with self._conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())  # type: ignore[arg-type]
+            return list(await self._conn.execute_fetchall(sql, params))  # type: ignore[arg-type]
         except sqlite3.Error as exc:
             raise self._fail(exc) from exc
 
@@ -236,21 +232,29 @@ class SqliteDatabase(Database):
         outcomes: list[tuple[bool, Any]] = []
         try:
             await conn.execute("BEGIN IMMEDIATE")
+            # A job alone in its batch needs no savepoint: if it fails, the whole (empty
+            # otherwise) transaction rolls back. The send path is usually alone, and each
+            # statement saved is a round trip to the writer thread saved.
+            alone = len(batch) == 1
             for job in batch:
                 tx = _SqliteTx(conn)
-                await conn.execute("SAVEPOINT job")
+                if not alone:
+                    await conn.execute("SAVEPOINT job")
                 try:
                     result = await job.fn(tx)
                     if tx.failed is not None:  # an error was caught and ignored inside fn
                         raise DatabaseError(f"the transaction was aborted by an earlier error: {tx.failed}")
                 except Exception as exc:  # noqa: BLE001 - handed to the job's caller
-                    await conn.execute("ROLLBACK TO job")
-                    await conn.execute("RELEASE job")
+                    if not alone:
+                        await conn.execute("ROLLBACK TO job")
+                        await conn.execute("RELEASE job")
                     outcomes.append((False, exc))
                 else:
-                    await conn.execute("RELEASE job")
+                    if not alone:
+                        await conn.execute("RELEASE job")
                     outcomes.append((True, result))
-            await conn.execute("COMMIT")
+            committed = not (alone and not outcomes[0][0])
+            await conn.execute("COMMIT" if committed else "ROLLBACK")
         except Exception as exc:  # sqlite3.Error, or aiosqlite's own on a dead connection
             log.error("sqlite batch of %d (%s...) failed to commit: %s", len(batch), batch[0].name, exc)
             await self._rollback(conn)
@@ -263,8 +267,9 @@ class SqliteDatabase(Database):
                     job.future.set_exception(DatabaseError("the SQLite writer was stopped mid-batch"))
             raise
         else:
-            self.batches_committed += 1
-            self.last_batch_size = len(batch)
+            if committed:
+                self.batches_committed += 1
+                self.last_batch_size = len(batch)
         for job, (ok, value) in zip(batch, outcomes):
             if job.future.done():
                 continue

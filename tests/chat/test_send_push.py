@@ -200,3 +200,32 @@ async def test_send_target_errors(chat: Chat) -> None:
     # 64 characters is still fine
     sent = await device.send_text(bob.id, "ok", "y" * 64)
     assert sent["message"]["seq"] == 1
+
+
+async def test_a_device_that_stops_reading_is_closed_1013_and_catches_up_by_sync(make_chat: Any) -> None:
+    # Bob's socket stops reading: the client's buffer, then the kernel's, then the server's fill
+    # (about 6 MB on loopback before the server holds anything). Past 4 MiB held for one
+    # socket, the server writes nothing more to it and closes it (1013) after what it holds;
+    # the sender is never slowed down, and nothing is lost: bob syncs after reconnecting.
+    chat = await make_chat(chat={"send_rate_per_s": 100000, "send_burst": 100000})
+    alice, bob = await chat.user("alice"), await chat.user("bob")
+    sender = await chat.connect(alice)
+    stalled = await chat.connect(bob)
+    text, count = "x" * 8000, 2500  # 20 MB: far more than the kernel and 4 MiB hold together
+    for start in range(0, count, 100):
+        for n in range(start + 1, start + 101):
+            await sender.send({"type": "send", "to": bob.id, "client_msg_id": f"m{n}", "kind": "text",
+                               "body": {"text": text}})
+        for _ in range(100):
+            assert (await sender.recv())["type"] == "sent"  # answered at full speed throughout
+
+    code, frames = await stalled.closed()
+    assert code == 1013
+    assert 0 < len(frames) < count
+    assert [f["message"]["seq"] for f in frames] == list(range(1, len(frames) + 1))
+
+    again = await chat.connect(bob, "d0-again")
+    result = await again.request({"type": "sync", "cursors": {direct_id(alice, bob): len(frames)}, "limit": 100},
+                                 "sync.result")
+    assert [m["seq"] for m in result["messages"]] == list(range(len(frames) + 1, min(count, len(frames) + 100) + 1))
+    assert result["messages"][0]["body"] == {"text": text}

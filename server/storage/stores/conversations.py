@@ -48,12 +48,14 @@ class ConversationStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def ensure_members(self, tx: Tx, conversation_id: str, user_ids: Sequence[int], now_ms: int) -> None:
-        await tx.executemany(
-            "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (conversation_id, user_id) DO NOTHING",
-            [(conversation_id, uid, now_ms) for uid in user_ids],
-        )
+    async def ensure_members(self, tx: Tx, members: Sequence[tuple[str, int]], now_ms: int) -> None:
+        """Make sure of these (conversation_id, user_id) memberships; existing ones are kept."""
+        if members:
+            await tx.executemany(
+                "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (conversation_id, user_id) DO NOTHING",
+                [(cid, uid, now_ms) for cid, uid in members],
+            )
 
     async def join(self, tx: Tx, conversation_id: str, user_ids: Sequence[int], now_ms: int) -> None:
         """Make users members again or anew (a returning member reads on from where it is)."""

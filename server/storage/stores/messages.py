@@ -15,6 +15,7 @@ OUTBOX_GRACE_MS = 5000
 
 _COLUMNS = ("id, conversation_id, seq, sender_id, kind, body, client_msg_id, created_at, "
             "reply_to, edited_at, recalled")
+_PREFIXED = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 
 
 @dataclass(frozen=True)
@@ -56,25 +57,33 @@ class MessageStore:
         """Messages already stored under any of these (sender_id, client_msg_id) keys."""
         if not keys:
             return []
+        # Keys first, joined to messages: each is one lookup in the unique index. SQLite
+        # plans `(a, b) IN (VALUES ...)` as a scan of the whole table instead.
         values = ", ".join("(?, ?)" for _ in keys)
         params = [item for key in keys for item in key]
         rows = await tx.fetch_all(
-            f"SELECT {_COLUMNS} FROM messages WHERE (sender_id, client_msg_id) IN (VALUES {values})",
+            f"WITH k (sender_id, client_msg_id) AS (VALUES {values}) "
+            f"SELECT {_PREFIXED} FROM k JOIN messages m "
+            "ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id",
             params,
         )
         return [MessageRow.from_row(r) for r in rows]
 
-    async def bump_seq(self, tx: Tx, conversation_id: str, kind: str, count: int, now_ms: int) -> int:
-        """Reserve `count` seqs in a conversation (creating it); the last one reserved."""
-        row = await tx.fetch_one(
-            "INSERT INTO conversations (id, kind, last_seq, last_message_at, created_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    async def bump_seqs(self, tx: Tx, counts: Sequence[tuple[str, str, int]], now_ms: int) -> dict[str, int]:
+        """Reserve seqs in conversations (creating them), given as (id, kind, count) with
+        distinct ids; the last seq reserved in each. One statement for the whole batch."""
+        if not counts:
+            return {}
+        values = ", ".join("(?, ?, ?, ?, ?)" for _ in counts)
+        params = [v for cid, kind, count in counts for v in (cid, kind, count, now_ms, now_ms)]
+        rows = await tx.fetch_all(
+            f"INSERT INTO conversations (id, kind, last_seq, last_message_at, created_at) VALUES {values} "
+            "ON CONFLICT (id) DO UPDATE SET "
             "last_seq = conversations.last_seq + excluded.last_seq, last_message_at = excluded.last_message_at "
-            "RETURNING last_seq",
-            (conversation_id, kind, count, now_ms, now_ms),
+            "RETURNING id, last_seq",
+            params,
         )
-        assert row is not None
-        return int(row["last_seq"])
+        return {r["id"]: int(r["last_seq"]) for r in rows}
 
     async def insert_many(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> None:
         """Insert messages given as tuples in column order (see _COLUMNS), body as JSON text."""
