@@ -22,7 +22,7 @@ from .conftest import Person, World, gcid, text
 ROLES = ("owner", "admin", "member", "kicked", "left", "outsider")
 CODES = {400: "invalid_request", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "validation_failed"}
 FUTURE_MS = 10**13  # a muted_until far ahead
-PARALLEL = {"sqlite": 1, "postgres": 8}  # table rows in flight at once (see run_table)
+PARALLEL = 8  # table rows in flight at once (see run_table)
 
 
 @dataclass
@@ -238,20 +238,17 @@ async def last_seq(scene: Scene) -> int:
     return int(body["items"][-1]["seq"])
 
 
-async def run_table(world: World, backend: str, table: dict[str, tuple[Action, dict[str, int], dict[str, Any]]],
+async def run_table(world: World, table: dict[str, tuple[Action, dict[str, int], dict[str, Any]]],
                     **common: Any) -> list[str]:
     """Every (action, role) pair; the lines of those that got another answer than the table's.
 
     A refused action must leave the group as it was (no system message stored), so the next
     role tries it on the same group; after one that succeeded, the next gets a fresh group.
-    Rows run side by side on PostgreSQL. On SQLite they run one after another: concurrent
-    reads on one reader connection keep its read transaction open, and a read that follows a
-    commit can then see the database as it was before it (a storage engine bug, reported
-    with issue 4's tests; raise PARALLEL["sqlite"] once it is fixed).
+    Rows run side by side, as a busy server's requests would.
     """
     cast = await make_cast(world)
     wrong: list[str] = []
-    gate = asyncio.Semaphore(PARALLEL[backend])
+    gate = asyncio.Semaphore(PARALLEL)
 
     async def run_row(name: str, action: Action, expected: dict[str, int], stage_args: dict[str, Any]) -> None:
         async with gate:
@@ -279,13 +276,13 @@ async def run_table(world: World, backend: str, table: dict[str, tuple[Action, d
     return sorted(wrong)
 
 
-async def test_group_actions_by_role(world: World, backend: str) -> None:
-    wrong = await run_table(world, backend, LIVE)
+async def test_group_actions_by_role(world: World) -> None:
+    wrong = await run_table(world, LIVE)
     assert not wrong, "\n" + "\n".join(wrong)
 
 
-async def test_dismissed_group_actions_by_role(world: World, backend: str) -> None:
-    wrong = await run_table(world, backend, DISMISSED, dismissed=True)
+async def test_dismissed_group_actions_by_role(world: World) -> None:
+    wrong = await run_table(world, DISMISSED, dismissed=True)
     assert not wrong, "\n" + "\n".join(wrong)
 
 

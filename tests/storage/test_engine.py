@@ -217,6 +217,28 @@ async def test_readers_see_every_committed_write(items: Database) -> None:
             assert row == {"n": i + 1}
 
 
+async def test_a_read_after_a_commit_sees_it_while_other_reads_run(items: Database) -> None:
+    # Reads never stop on a busy server. A read that starts after a commit must see it, even
+    # while other reads on the same connections are in progress (an open statement on a
+    # SQLite connection would keep its old snapshot for every later read on it).
+    await insert(items, 1, "counter", 0)
+    stop = asyncio.Event()
+
+    async def reading() -> None:
+        while not stop.is_set():
+            await items.fetch_all("SELECT id, name, n FROM items")
+
+    background = [asyncio.create_task(reading()) for _ in range(4)]
+    try:
+        for n in range(1, 31):
+            await items.execute("bump", "UPDATE items SET n = ? WHERE id = 1", (n,))
+            seen = await asyncio.gather(*(items.fetch_one("SELECT n FROM items WHERE id = 1") for _ in range(3)))
+            assert seen == [{"n": n}] * 3
+    finally:
+        stop.set()
+        await asyncio.gather(*background)
+
+
 async def test_concurrent_transactions_all_commit(items: Database) -> None:
     async def add(i: int) -> int:
         async def run(tx: Tx) -> int:
