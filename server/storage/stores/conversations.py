@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..engine import Database, Row, Tx
+from ..engine import Database, Row, Tx, as_columns
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ def _row(row: Row) -> MembershipRow:
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._pg = db.dialect == "postgresql"  # batches go as arrays there (see as_columns)
 
     async def ensure_members(self, tx: Tx, members: Sequence[tuple[str, int]], now_ms: int) -> None:
         """Make sure of these (conversation_id, user_id) memberships; existing ones are kept."""
@@ -95,6 +96,14 @@ class ConversationStore:
 
     async def advance_read(self, tx: Tx, rows: Sequence[tuple[int, str, int]]) -> None:
         """Move read cursors forward only: rows of (seq, conversation_id, user_id)."""
+        if self._pg:
+            # The highest seq per member: an UPDATE ... FROM applies one source row per target.
+            await tx.execute(
+                "UPDATE conversation_members m SET read_seq = u.seq FROM ("
+                "SELECT cid, uid, MAX(seq) AS seq FROM unnest(?::bigint[], ?::text[], ?::bigint[]) AS r (seq, cid, uid) "
+                "GROUP BY cid, uid) u WHERE m.conversation_id = u.cid AND m.user_id = u.uid AND m.read_seq < u.seq",
+                as_columns(rows, 3))
+            return
         await tx.executemany(
             "UPDATE conversation_members SET read_seq = ? WHERE conversation_id = ? AND user_id = ? AND read_seq < ?",
             [(seq, cid, uid, seq) for seq, cid, uid in rows],

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..engine import Database, Row, Tx
+from ..engine import Database, Row, Tx, as_columns
 
 # A dispatched row is deleted at once; one still pending after this long is retried.
 OUTBOX_GRACE_MS = 5000
@@ -52,6 +52,7 @@ class MessageRow:
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._pg = db.dialect == "postgresql"  # batches go as arrays there (see as_columns)
 
     async def existing(self, tx: Tx, keys: Sequence[tuple[int, str]]) -> list[MessageRow]:
         """Messages already stored under any of these (sender_id, client_msg_id) keys."""
@@ -59,10 +60,12 @@ class MessageStore:
             return []
         # Keys first, joined to messages: each is one lookup in the unique index. SQLite
         # plans `(a, b) IN (VALUES ...)` as a scan of the whole table instead.
-        values = ", ".join("(?, ?)" for _ in keys)
-        params = [item for key in keys for item in key]
+        if self._pg:
+            keyed, params = "unnest(?::bigint[], ?::text[])", as_columns(keys, 2)
+        else:
+            keyed, params = f"(VALUES {', '.join('(?, ?)' for _ in keys)})", [v for key in keys for v in key]
         rows = await tx.fetch_all(
-            f"WITH k (sender_id, client_msg_id) AS (VALUES {values}) "
+            f"WITH k (sender_id, client_msg_id) AS (SELECT * FROM {keyed}) "
             f"SELECT {_PREFIXED} FROM k JOIN messages m "
             "ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id",
             params,
@@ -74,33 +77,51 @@ class MessageStore:
         distinct ids; the last seq reserved in each. One statement for the whole batch."""
         if not counts:
             return {}
-        values = ", ".join("(?, ?, ?, ?, ?)" for _ in counts)
-        params = [v for cid, kind, count in counts for v in (cid, kind, count, now_ms, now_ms)]
+        if self._pg:
+            given, params = "unnest(?::text[], ?::text[], ?::bigint[])", as_columns(counts, 3)
+        else:
+            given, params = f"(VALUES {', '.join('(?, ?, ?)' for _ in counts)})", [v for c in counts for v in c]
         rows = await tx.fetch_all(
-            f"INSERT INTO conversations (id, kind, last_seq, last_message_at, created_at) VALUES {values} "
+            f"WITH c (id, kind, n) AS (SELECT * FROM {given}) "
+            "INSERT INTO conversations (id, kind, last_seq, last_message_at, created_at) "
+            "SELECT id, kind, n, ?, ? FROM c WHERE true "  # WHERE: SQLite's upsert-after-SELECT rule
             "ON CONFLICT (id) DO UPDATE SET "
             "last_seq = conversations.last_seq + excluded.last_seq, last_message_at = excluded.last_message_at "
             "RETURNING id, last_seq",
-            params,
+            [*params, now_ms, now_ms],
         )
         return {r["id"]: int(r["last_seq"]) for r in rows}
 
     async def insert_many(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> None:
         """Insert messages given as tuples in column order (see _COLUMNS), body as JSON text."""
-        await tx.executemany(
-            f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-        )
+        if self._pg:
+            await tx.execute(
+                f"INSERT INTO messages ({_COLUMNS}) SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], "
+                "?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::boolean[])",
+                as_columns(rows, 11))
+        else:
+            await tx.executemany(
+                f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     async def add_outbox(self, tx: Tx, rows: Sequence[tuple[int, str, int]]) -> None:
         """Outbox rows (message_id, conversation_id, now) for messages not yet dispatched."""
-        await tx.executemany(
-            "INSERT INTO outbox (message_id, conversation_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
-            [(mid, cid, now + OUTBOX_GRACE_MS, now) for mid, cid, now in rows],
-        )
+        full = [(mid, cid, now + OUTBOX_GRACE_MS, now) for mid, cid, now in rows]
+        if self._pg:
+            await tx.execute(
+                "INSERT INTO outbox (message_id, conversation_id, next_attempt_at, created_at) "
+                "SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[])", as_columns(full, 4))
+        else:
+            await tx.executemany(
+                "INSERT INTO outbox (message_id, conversation_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
+                full)
 
     async def delete_outbox(self, tx: Tx, message_ids: Sequence[int]) -> None:
         """Dispatched messages leave the outbox (deleting keeps its index small)."""
-        if message_ids:
+        if not message_ids:
+            return
+        if self._pg:
+            await tx.execute("DELETE FROM outbox WHERE message_id = ANY(?::bigint[])", [list(message_ids)])
+        else:
             marks = ", ".join("?" for _ in message_ids)
             await tx.execute(f"DELETE FROM outbox WHERE message_id IN ({marks})", list(message_ids))
 

@@ -1,5 +1,5 @@
-"""The message search index (see schema v0004). The one store with SQL per dialect:
-full-text search is where SQLite (FTS5) and PostgreSQL (tsvector) have no common syntax.
+"""The message search index (see schema v0004), with SQL per dialect: full-text search is
+where SQLite (FTS5) and PostgreSQL (tsvector) have no common syntax.
 
 Terms arrive already segmented (`server/search/segment.py`): a query is a list of phrases,
 each a list of terms that must stand next to each other; every phrase must match.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..engine import Database, Tx
+from ..engine import Database, Tx, as_columns
 
 
 def _fts5_query(phrases: Sequence[Sequence[str]]) -> str:
@@ -32,10 +32,12 @@ class SearchStore:
         if self._sqlite:
             await tx.executemany("INSERT INTO message_search (rowid, conversation_id, terms) VALUES (?, ?, ?)", rows)
         else:
-            await tx.executemany(
+            # One message id once per batch (ids are unique), so DO UPDATE meets each row once.
+            await tx.execute(
                 "INSERT INTO message_search (message_id, conversation_id, terms) "
-                "VALUES (?, ?, to_tsvector('simple', ?)) ON CONFLICT (message_id) DO UPDATE SET terms = excluded.terms",
-                rows)
+                "SELECT id, cid, to_tsvector('simple', t) FROM unnest(?::bigint[], ?::text[], ?::text[]) AS s (id, cid, t) "
+                "ON CONFLICT (message_id) DO UPDATE SET terms = excluded.terms",
+                as_columns(rows, 3))
 
     async def remove(self, tx: Tx, message_id: int) -> None:
         column = "rowid" if self._sqlite else "message_id"
