@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -29,17 +30,41 @@ class ServeError(Exception):
     """The server could not start (say, its address is taken); one line for the operator."""
 
 
-def _bound_port(site: web.TCPSite, asked: int) -> int:
-    """The port actually bound: with port 0 the kernel picks it, known only after start."""
-    server = site._server
-    for sock in getattr(server, "sockets", None) or ():
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            return int(sock.getsockname()[1])
-    return asked
+def _bind_free_port(host: str) -> socket.socket:
+    """A socket bound (not yet listening) to a port the kernel picks on `host`.
+
+    Bound before the app is built so that the configuration, and through it `public_url`
+    (signed download links, avatar URLs, the OpenAPI `servers` entry), names the real port
+    rather than 0. It listens only when the site starts, once the services are open.
+    """
+    try:
+        infos = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host}:0: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise _cannot_listen(host, 0, exc) from None
+    return sock
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> ServeError:
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    return ServeError(f"cannot listen on {host}:{port}: {reason}")
 
 
 async def serve(config: Config) -> None:
     """Serve until SIGTERM or SIGINT, then drain; raises ServeError if it cannot listen."""
+    host = config.server.host
+    sock = _bind_free_port(host) if config.server.port == 0 else None
+    if sock is not None:
+        port = int(sock.getsockname()[1])
+        config = dataclasses.replace(config, server=dataclasses.replace(config.server, port=port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Installed before the (slow) start so that a SIGTERM during start-up also drains
@@ -50,21 +75,23 @@ async def serve(config: Config) -> None:
     app = build_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=config.server.shutdown_timeout_s)
-    host = config.server.host
     started = False
     try:
         # setup() opens the services (cleanup_ctx); cleanup() below closes whatever opened,
         # also when setup or the bind fails, so no database thread is left holding the process.
         await runner.setup()
         # No SO_REUSEADDR on purpose: a second server on a port already in use must fail.
-        site = web.TCPSite(runner, host, config.server.port)
+        site: web.BaseSite
+        if sock is not None:
+            site = web.SockSite(runner, sock)
+        else:
+            site = web.TCPSite(runner, host, config.server.port)
         try:
             await site.start()
         except OSError as exc:
-            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-            raise ServeError(f"cannot listen on {host}:{config.server.port}: {reason}") from None
+            raise _cannot_listen(host, config.server.port, exc) from None
         shown = f"[{host}]" if ":" in host else host
-        log.info("listening on http://%s:%d", shown, _bound_port(site, config.server.port))
+        log.info("listening on http://%s:%d", shown, config.server.port)
         started = True
         await stop.wait()
         log.info("draining: no new connections; finishing writes and closing sockets")
@@ -72,6 +99,8 @@ async def serve(config: Config) -> None:
         # Stops accepting, runs on_shutdown (sockets closed with 1001), waits for handlers,
         # then cleanup_ctx closes the services: pending database writes finish before exit.
         await runner.cleanup()
+        if sock is not None:
+            sock.close()  # already closed if the site started; not if the start failed
         for sig in signals:
             loop.remove_signal_handler(sig)
         if started:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
+import urllib.request
 from pathlib import Path
 
 from .process import Served, clean_env, lucky
@@ -71,3 +73,24 @@ def test_a_port_in_use_fails_in_one_line_and_exits(data_dir: Path) -> None:
 def test_a_bad_log_level_fails_in_one_line(data_dir: Path) -> None:
     result = lucky("serve", "--data-dir", data_dir, "--log-level", "loud")
     assert "--log-level" in result.assert_one_line_error(code=2)
+
+
+def test_port_0_public_urls_name_the_bound_port(served: Served) -> None:
+    """With `--port 0` the links the server hands out point at the port it listens on."""
+    status, spec = served.call("GET", "/api/v1/openapi.json")
+    assert status == 200
+    assert spec["servers"] == [{"url": served.url}]
+
+    token = served.login("root", "admin secret 1")[1]["access_token"]
+    boundary = "lucky-test-boundary"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"note.txt\"\r\n"
+            f"Content-Type: text/plain\r\n\r\nhello from port 0\r\n--{boundary}--\r\n").encode()
+    request = urllib.request.Request(served.url + "/api/v1/files", data=form, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 201
+        link = json.loads(resp.read())["url"]
+    assert link.startswith(served.url + "/api/v1/files/"), link
+    # The signed link works as given, without a token.
+    with urllib.request.urlopen(link, timeout=10) as resp:
+        assert resp.read() == b"hello from port 0"
