@@ -62,3 +62,17 @@ def test_storage_does_not_reach_up_into_services() -> None:
                 top = node.module.split(".")[0]
                 assert top not in {"auth", "chat", "users", "web", "ops", "app", "core"}, (
                     f"{path.relative_to(ROOT)} imports ..{node.module}: storage must not depend on services")
+
+
+@pytest.mark.parametrize("path", _python_files(SERVER) + _python_files(ROOT / "lucky_cli")
+                         + _python_files(ROOT / "console"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_imports_another_modules_private_names(path: Path) -> None:
+    # A leading underscore says "this module's own": a name another module needs is made
+    # public (and documented) instead, so renaming a private helper never breaks a caller.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            assert not private, (f"{path.relative_to(ROOT)}:{node.lineno} imports {private} from "
+                                 f"{'.' * node.level}{node.module or ''}; make the name public there")

@@ -8,7 +8,7 @@ import msgspec
 import orjson
 
 from ..errors import LuckyError
-from ..web.bodies import _field_of
+from ..web.bodies import field_of_error
 
 FrameId = Union[str, int, None]
 
@@ -102,7 +102,7 @@ def parse_frame(raw: str | bytes) -> ClientFrame:
                                                 f"Unknown or missing frame type; known: {', '.join(sorted(KNOWN_TYPES))}.")) from None
         if message.startswith("Expected `object`") and "at `$." not in message:  # the frame itself
             raise BadFrame(frame_id, LuckyError(400, "invalid_frame", "A frame is a JSON object with a type.")) from None
-        field, reason = _field_of(message)
+        field, reason = field_of_error(message)
         raise BadFrame(frame_id, LuckyError(422, "validation_failed", f"{field}: {reason}",
                                             {"field": field, "reason": reason})) from None
     except msgspec.DecodeError:

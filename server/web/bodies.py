@@ -19,7 +19,12 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 
 
-def _field_of(message: str) -> tuple[str, str]:
+def field_of_error(message: str) -> tuple[str, str]:
+    """The field a msgspec validation message names (dotted from the root) and why it failed.
+
+    `Object missing required field `b` - at `$.a`` gives ("a.b", "required"); a message
+    with no path names the whole "body".
+    """
     missing = _MISSING.search(message)
     if missing:
         where = _PATH.search(message)
@@ -41,7 +46,7 @@ def decode_body(raw: bytes, kind: type[T]) -> T:
         # rest: `[1, 2` or `{"username": 5,` would be 422. Malformed JSON is 400 whatever it
         # holds, so check the whole body (only on this error path).
         _require_json(raw)
-        field, reason = _field_of(str(exc))
+        field, reason = field_of_error(str(exc))
         raise validation_failed(field, reason) from None
     except msgspec.DecodeError:
         raise invalid_request("The body is not valid JSON.") from None
