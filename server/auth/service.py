@@ -32,7 +32,8 @@ MAX_DISPLAY_NAME = 64
 MAX_DEVICE_FIELD = 128
 
 # Called with (user_id, family_ids, reason) after sessions are revoked, so that the WebSocket
-# gateway can kick the devices holding them.
+# gateway can kick the devices holding them, and after an account is disabled or enabled
+# (then family_ids may be empty), so that caches of who is disabled forget the user.
 RevocationListener = Callable[[int, list[int], str], Awaitable[None]]
 
 
@@ -308,6 +309,7 @@ class AuthService:
         await self._notify(user_id, families, "logout")
 
     async def set_disabled(self, user_id: int, disabled: bool, *, actor_id: int | None = None) -> None:
+        """Disable (ending every session) or enable an account; listeners hear of either."""
         now = self._clock.now_ms()
 
         async def write(tx: Tx) -> list[int]:
@@ -318,8 +320,10 @@ class AuthService:
             return families
 
         families = await self._db.transaction("user_disable", write)
-        if families:
-            await self._notify(user_id, families, "account_disabled")
+        # Listeners hear of both directions, even with no session to end: caches of who is
+        # disabled (the chat audience) must drop the user either way, or a re-enabled user
+        # stays unreachable until a restart.
+        await self._notify(user_id, families, "account_disabled" if disabled else "account_enabled")
 
     async def force_logout(self, user_id: int, *, actor_id: int | None = None) -> int:
         now = self._clock.now_ms()
