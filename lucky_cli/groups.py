@@ -31,11 +31,11 @@ def list_groups(
     Example: lucky group list --limit 20
     """
 
-    async def go(core: Core) -> list[list[str]]:
+    async def go(core: Core) -> list[list[output.Cell]]:
         groups = await core.groups.page(MAX_ID, limit)
         owners = await core.groups.usernames([g.owner_id for g in groups])
         return [[str(g.id), g.name, owners.get(g.owner_id, str(g.owner_id)), str(g.member_count), g.join_policy,
-                 "[red]dismissed[/]" if g.dismissed else "active", _when(g.created_at)] for g in groups]
+                 output.styled("dismissed", "red") if g.dismissed else "active", _when(g.created_at)] for g in groups]
 
     rows = with_core(data_dir, go)
     output.table(f"{len(rows)} group(s)", ["id", "name", "owner", "members", "join policy", "state", "created (UTC)"],

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.markup import escape
 
 from lucky_server import __version__
 from lucky_server.auth.service import check_password_rules, normalize_username
@@ -237,7 +236,7 @@ def doctor(data_dir: Path = DataDir) -> None:
             await db.close()
 
     checks = asyncio.run(go())
-    rows = [[c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", escape(c.target), escape(c.detail),
+    rows = [[c.name, output.styled("ok", "green") if c.ok else output.styled("FAIL", "red"), c.target, c.detail,
              f"{c.seconds * 1000:.0f} ms"] for c in checks]
     output.table(f"lucky doctor: {data_dir}", ["backend", "status", "where", "detail", "time"], rows)
     failed = [c.name for c in checks if not c.ok]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -40,8 +42,19 @@ def info(message: str) -> None:
     out.print(escape(message), soft_wrap=True)
 
 
-def table(title: str, columns: list[str], rows: list[list[str]], *, no_wrap: tuple[str, ...] = ()) -> None:
-    """A table; cells may hold rich markup, so callers escape what users typed.
+# A table cell: a plain string is shown exactly as it is (group names, usernames and paths
+# may hold `[...]`), a `styled` cell carries its own colour.
+Cell = str | Text
+
+
+def styled(text: str, style: str) -> Text:
+    """A table cell in a style, e.g. `styled("disabled", "red")`; its text is still literal."""
+    return Text(text, style=style)
+
+
+def table(title: str, columns: list[str], rows: Sequence[Sequence[Cell]], *,
+          no_wrap: tuple[str, ...] = ()) -> None:
+    """A table whose string cells are never read as rich markup (see `styled` for colour).
 
     No cell is ever cut short with an ellipsis (ids must stay copyable when the terminal is
     narrow or the output is piped): columns named in `no_wrap` keep their width, others fold.
@@ -53,7 +66,7 @@ def table(title: str, columns: list[str], rows: list[list[str]], *, no_wrap: tup
         else:
             view.add_column(column, overflow="fold")
     for row in rows:
-        view.add_row(*row)
+        view.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in row))
     out.print(view)
 
 

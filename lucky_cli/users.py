@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
 from lucky_server.core import Core
 
@@ -67,10 +66,11 @@ def list_users(
     Example: lucky user list --query al
     """
 
-    async def go(core: Core) -> list[list[str]]:
+    async def go(core: Core) -> list[list[output.Cell]]:
         page = await core.users.search(query, None, limit)
-        return [[str(u.id), escape(u.username), escape(u.display_name), "admin" if u.is_admin else "",
-                 "[red]disabled[/]" if u.disabled else "active", _when(u.created_at)] for u in page.items]
+        return [[str(u.id), u.username, u.display_name, "admin" if u.is_admin else "",
+                 output.styled("disabled", "red") if u.disabled else "active", _when(u.created_at)]
+                for u in page.items]
 
     rows = with_core(data_dir, go)
     output.table(f"{len(rows)} user(s)", ["id", "username", "display name", "role", "state", "created (UTC)"], rows,
