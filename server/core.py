@@ -76,6 +76,7 @@ async def open_core(config: Config, *, clock: Clock | None = None, apply_migrati
         try:
             yield Core(config, clock, ids, db, keyring, auth, users, GroupDirectory(db), files)
         finally:
+            auth.close()
             await files.close()
     finally:
         await db.close()

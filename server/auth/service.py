@@ -22,7 +22,7 @@ from ..storage.stores.audit import AuditStore
 from ..storage.stores.tokens import TokenStore
 from ..storage.stores.users import UserRecord, UserStore, UsernameTaken
 from .keyring import Keyring
-from .passwords import hash_password, verify_password
+from .passwords import PasswordHasher
 from .tokens import AccessClaims, TokenCodec, TokenInvalid, hash_refresh_token, new_refresh_token
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,12 @@ class AuthService:
         self._audit = AuditStore(db)
         self._codec = TokenCodec(keyring.jwt_key)
         self._ip_limiter = RateLimiter(clock, config.ip_rate_per_min, 60.0)
+        self._passwords = PasswordHasher()
         self.revocation_listeners: list[RevocationListener] = []
+
+    def close(self) -> None:
+        """Stop the password threads (a hash still running finishes on its own)."""
+        self._passwords.close()
 
     # --- the public key for password transport -------------------------------------------
 
@@ -139,7 +144,7 @@ class AuthService:
             id=self._ids.next_id(),
             username=username,
             display_name=name,
-            password_hash=await hash_password(password) if password is not None else None,
+            password_hash=await self._passwords.hash(password) if password is not None else None,
             phone=phone,
             avatar_file_id=None,
             is_admin=is_admin,
@@ -175,7 +180,7 @@ class AuthService:
         # A name no account can have is not looked up (a NUL would make PostgreSQL fail).
         user = await self._users.by_username(username) if USERNAME_RE.fullmatch(username) else None
         if user is None:
-            await verify_password(password, None)  # same cost as a real check
+            await self._passwords.verify(password, None)  # same cost as a real check
             raise bad
         if not await self.check_password(user, password):
             raise bad
@@ -202,7 +207,7 @@ class AuthService:
                 raise LuckyError(429, "rate_limited",
                                  "Too many failed sign-ins for this account; try again later.",
                                  {"retry_after": retry_after}, retry_after=retry_after)
-        if await verify_password(password, user.password_hash):
+        if await self._passwords.verify(password, user.password_hash):
             return True
         if limit > 0:
             await self._db.transaction("login_failure", lambda tx: self._users.record_failure(
@@ -295,7 +300,7 @@ class AuthService:
                            keep_family: int | None = None) -> None:
         """Set a new password and sign out every other session of the user."""
         check_password_rules(password)
-        password_hash = await hash_password(password)
+        password_hash = await self._passwords.hash(password)
         now = self._clock.now_ms()
 
         async def write(tx: Tx) -> list[int]:
