@@ -6,6 +6,14 @@ seq per conversation in memory and serializes each message once, as Lucky does, 
 difference between the two is what Lucky adds: auth, checks, the durable write and delivery
 tracking. It runs on the same event loop (uvloop when installed) and the same aiohttp.
 
+Groups (for W2) are as minimal: `GET /ws?user=U&group=G` (the parameter may repeat) makes U a
+member of group G for the relay's life, as a stored membership would be; `send` with
+`group_id` G from a member gets `sent` (conversation `g:G`, one seq counter) and the same
+serialized frame is written to every socket of every member but the sending socket, which is
+what Lucky skips too. A send to a group the sender is not in gets `error forbidden`. Writes
+never wait for a socket to drain (`writer_limit`, as Lucky's `WsTransport`), so one slow
+reader cannot stall a fan-out.
+
     python bench/relay.py --port 0     # logs `listening on http://127.0.0.1:P` on stderr
 """
 
@@ -23,6 +31,8 @@ from aiohttp import WSMsgType, web
 
 SOCKETS = web.AppKey("sockets", dict)
 SEQS = web.AppKey("seqs", dict)
+GROUPS = web.AppKey("groups", dict)
+NO_DRAIN = 1 << 62  # writer_limit: send_frame never waits for a drain
 IDS = web.AppKey("ids", itertools.count)
 
 
@@ -37,10 +47,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     user = request.query.get("user", "")
     if not user:
         raise web.HTTPBadRequest(text="?user= is required")
-    ws = web.WebSocketResponse(compress=False, max_msg_size=65536)
+    ws = web.WebSocketResponse(compress=False, max_msg_size=65536, writer_limit=NO_DRAIN)
     await ws.prepare(request)
     sockets: dict[str, list[web.WebSocketResponse]] = request.app[SOCKETS]
     sockets.setdefault(user, []).append(ws)
+    groups: dict[str, set[str]] = request.app[GROUPS]
+    for group in request.query.getall("group", ()):
+        groups.setdefault(group, set()).add(user)
     seqs: dict[str, int] = request.app[SEQS]
     ids = request.app[IDS]
     await ws.send_frame(orjson.dumps({"type": "welcome", "user_id": user, "device_id": "", "session_id": "",
@@ -53,9 +66,18 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             frame = orjson.loads(msg.data)
             if frame.get("type") != "send":
                 continue  # ack, ping, ...: ignored
-            to = str(frame.get("to"))
-            low, high = sorted((user, to))
-            cid = f"p:{low}:{high}"
+            group = frame.get("group_id")
+            if group is not None:
+                members = groups.get(str(group), set())
+                if user not in members:
+                    await ws.send_frame(orjson.dumps({"type": "error", "id": frame.get("id"), "code": "forbidden",
+                                                      "message": "not a member"}), WSMsgType.TEXT)
+                    continue
+                cid, recipients = f"g:{group}", members
+            else:
+                to = str(frame.get("to"))
+                low, high = sorted((user, to))
+                cid, recipients = f"p:{low}:{high}", {to}
             seq = seqs[cid] = seqs.get(cid, 0) + 1
             message = orjson.dumps({
                 "id": str(next(ids)), "conversation_id": cid, "seq": seq, "sender_id": user,
@@ -63,8 +85,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 "created_at": int(time.time() * 1000)})
             await ws.send_frame(_frame("sent", message, frame.get("id")), WSMsgType.TEXT)
             pushed = _frame("message", message)
-            for peer in sockets.get(to, ()):
-                await peer.send_frame(pushed, WSMsgType.TEXT)
+            for member in recipients:
+                for peer in sockets.get(member, ()):
+                    if peer is not ws:
+                        await peer.send_frame(pushed, WSMsgType.TEXT)
     finally:
         sockets[user].remove(ws)
         if not sockets[user]:
@@ -76,6 +100,7 @@ def build_app() -> web.Application:
     app = web.Application()
     app[SOCKETS] = {}
     app[SEQS] = {}
+    app[GROUPS] = {}
     app[IDS] = itertools.count(1)
     app.router.add_get("/ws", websocket)
     return app
