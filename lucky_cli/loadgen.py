@@ -10,6 +10,11 @@ Workloads:
   acks every message. Reported: delivered messages/s (deliveries / time from the first send to
   the last delivery), end-to-end latency (send to receipt at the peer), the server's CPU use
   and peak RSS when its pid is known. One pair with W=1 is the unloaded point.
+- W2: one group of G members, all connected; one member sends M text messages to the group
+  with at most W in flight, every other member receives each and acks it. Reported:
+  deliveries/s (messages x recipients / time from the first send to the last delivery),
+  latency from the send to the receipt at each member, and whether every member got every
+  message exactly once and in order; on Lucky, the messages are also read back from history.
 - W3: N authenticated sockets that stay idle; the server's RSS before and after.
 
 Everything here runs in one process and one event loop: the machine the benchmark is meant
@@ -42,10 +47,14 @@ class BenchError(Exception):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One client: where its WebSocket connects (credentials included) and its user id."""
+    """One client: where its WebSocket connects (credentials included) and its user id.
+
+    `token` is the access token on Lucky (None on the relay), for HTTP calls as that user.
+    """
 
     ws_url: str
     user_id: str
+    token: str | None = None
 
 
 def install_event_loop() -> None:
@@ -73,10 +82,12 @@ def ws_base(base_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
 
 
-def relay_endpoints(base_url: str, count: int, prefix: str = "u") -> list[Endpoint]:
-    """Endpoints of the bare relay: no account, the user id is given in the query."""
+def relay_endpoints(base_url: str, count: int, prefix: str = "u", groups: Sequence[str] = ()) -> list[Endpoint]:
+    """Endpoints of the bare relay: no account, the user id is given in the query, and so are
+    the groups the user belongs to (the relay learns its groups from its members' sockets)."""
     base = ws_base(base_url)
-    return [Endpoint(f"{base}/ws?user={prefix}{i}", f"{prefix}{i}") for i in range(count)]
+    joined = "".join(f"&group={quote(g)}" for g in groups)
+    return [Endpoint(f"{base}/ws?user={prefix}{i}{joined}", f"{prefix}{i}") for i in range(count)]
 
 
 def new_session(connections: int = 0) -> aiohttp.ClientSession:
@@ -111,6 +122,11 @@ async def _auth_call(session: aiohttp.ClientSession, url: str, body: dict[str, A
     return data
 
 
+def _endpoint(ws_base_url: str, auth: dict[str, Any]) -> Endpoint:
+    token = str(auth["access_token"])
+    return Endpoint(f"{ws_base_url}/ws?token={quote(token)}", str(auth["user"]["id"]), token)
+
+
 async def register_users(session: aiohttp.ClientSession, base_url: str, usernames: Sequence[str],
                          password: str = PASSWORD, concurrency: int = 8) -> list[Endpoint]:
     """Register each username over HTTP (scrypt: ~50 ms of server CPU each); their endpoints."""
@@ -118,7 +134,7 @@ async def register_users(session: aiohttp.ClientSession, base_url: str, username
 
     async def one(name: str) -> Endpoint:
         data = await _auth_call(session, url, {"username": name, "password": password})
-        return Endpoint(f"{base}/ws?token={quote(data['access_token'])}", str(data["user"]["id"]))
+        return _endpoint(base, data)
 
     return await _bounded((one(n) for n in usernames), concurrency)
 
@@ -133,7 +149,7 @@ async def login_users(session: aiohttp.ClientSession, base_url: str, usernames: 
         data = await _auth_call(session, url, {"username": name, "password": password})
         if progress is not None:
             progress(1)
-        return Endpoint(f"{base}/ws?token={quote(data['access_token'])}", str(data["user"]["id"]))
+        return _endpoint(base, data)
 
     return await _bounded((one(n) for n in usernames), concurrency)
 
@@ -374,71 +390,23 @@ async def run_w1(session: aiohttp.ClientSession, pairs: Sequence[tuple[Endpoint,
             if result.delivered >= result.expected:
                 all_done.set()
 
+    def sent(frame: dict[str, Any]) -> None:
+        result.sent += 1
+
     async def send(index: int, sock: _Socket, peer: Endpoint) -> None:
-        ws, slots = sock.ws, asyncio.Semaphore(window)
-        finished = asyncio.Event()
-        answered = 0
+        def frame_of(i: int) -> str:
+            cmid = f"{tag}-{index}-{i}"
+            sent_at[cmid] = time.perf_counter()
+            return orjson.dumps({"type": "send", "id": i, "to": peer.user_id, "client_msg_id": cmid,
+                                 "kind": "text", "body": {"text": f"{text} #{i}"}}).decode()
 
-        async def replies() -> None:
-            nonlocal answered
-            try:
-                async for msg in ws:
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        continue
-                    frame = orjson.loads(msg.data)
-                    kind = frame.get("type")
-                    if kind == "sent":
-                        result.sent += 1
-                    elif kind == "error":
-                        error(str(frame.get("code")))
-                    else:
-                        continue
-                    answered += 1
-                    slots.release()
-                    if answered >= messages:
-                        return
-                error(f"closed by the server ({ws.close_code})")
-            finally:
-                finished.set()
-                for _ in range(window):  # unblock the loop below if the socket closed early
-                    slots.release()
-
-        reader = asyncio.create_task(replies())
-        try:
-            for i in range(messages):
-                await slots.acquire()
-                if finished.is_set():
-                    break
-                cmid = f"{tag}-{index}-{i}"
-                frame = orjson.dumps({"type": "send", "id": i, "to": peer.user_id, "client_msg_id": cmid,
-                                      "kind": "text", "body": {"text": f"{text} #{i}"}}).decode()
-                sent_at[cmid] = time.perf_counter()
-                await ws.send_str(frame)
-            await finished.wait()
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await _send_windowed(sock.ws, messages, window, frame_of, sent, error)
 
     receiving = [asyncio.create_task(receive(r)) for r in receivers]
     async with ProcessWatch(server_pid) as watch:
         started = time.perf_counter()
         sending = [asyncio.create_task(send(i, s, r.endpoint)) for i, (s, r) in enumerate(zip(senders, receivers))]
-        # Done when every message is delivered; or, once every send is answered (some with an
-        # error), when the stragglers have had a few seconds: no run waits out the timeout
-        # because a rate limit dropped sends.
-        delivered = asyncio.create_task(all_done.wait())
-        await asyncio.wait([delivered, *sending], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        deadline = started + timeout
-        while not all_done.is_set() and time.perf_counter() < deadline:
-            pending = [t for t in sending if not t.done()]
-            if not pending:
-                await asyncio.wait([delivered], timeout=min(5.0, max(0.0, deadline - time.perf_counter())))
-                break
-            await asyncio.wait([delivered, *pending], timeout=deadline - time.perf_counter(),
-                               return_when=asyncio.FIRST_COMPLETED)
-        result.timed_out = not all_done.is_set() and time.perf_counter() >= deadline
-        delivered.cancel()
+        result.timed_out = await _until_delivered(all_done, sending, started, timeout)
     for task in [*sending, *receiving]:
         task.cancel()
     await asyncio.gather(*sending, *receiving, return_exceptions=True)
@@ -446,6 +414,81 @@ async def run_w1(session: aiohttp.ClientSession, pairs: Sequence[tuple[Endpoint,
     end = last_delivery if result.delivered else time.perf_counter()
     result.seconds = max(end - started, 1e-9)
     result.msgs_per_s = result.delivered / result.seconds
+    _figures(result, latencies, watch, server_pid)
+    return result
+
+
+async def _send_windowed(ws: aiohttp.ClientWebSocketResponse, count: int, window: int,
+                         frame_of: Callable[[int], str], sent: Callable[[dict[str, Any]], None],
+                         error: Callable[[str], None]) -> None:
+    """Send `frame_of(0..count-1)` with at most `window` unanswered; a send is answered by its
+    `sent` (or an `error`), which this socket's reader passes to `sent` (or `error`)."""
+    slots = asyncio.Semaphore(window)
+    finished = asyncio.Event()
+    answered = 0
+
+    async def replies() -> None:
+        nonlocal answered
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                frame = orjson.loads(msg.data)
+                kind = frame.get("type")
+                if kind == "sent":
+                    sent(frame)
+                elif kind == "error":
+                    error(str(frame.get("code")))
+                else:
+                    continue
+                answered += 1
+                slots.release()
+                if answered >= count:
+                    return
+            error(f"closed by the server ({ws.close_code})")
+        finally:
+            finished.set()
+            for _ in range(window):  # unblock the loop below if the socket closed early
+                slots.release()
+
+    reader = asyncio.create_task(replies())
+    try:
+        for i in range(count):
+            await slots.acquire()
+            if finished.is_set():
+                break
+            await ws.send_str(frame_of(i))
+        await finished.wait()
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+async def _until_delivered(all_done: asyncio.Event, sending: Sequence[asyncio.Task[None]], started: float,
+                           timeout: float) -> bool:
+    """Wait until every message is delivered; or, once every send is answered (some with an
+    error), until the stragglers have had a few seconds: no run waits out the timeout because
+    a rate limit dropped sends. True when the timeout ran out first."""
+    delivered = asyncio.create_task(all_done.wait())
+    await asyncio.wait([delivered, *sending], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    deadline = started + timeout
+    while not all_done.is_set() and time.perf_counter() < deadline:
+        pending = [t for t in sending if not t.done()]
+        if not pending:
+            await asyncio.wait([delivered], timeout=min(5.0, max(0.0, deadline - time.perf_counter())))
+            break
+        await asyncio.wait([delivered, *pending], timeout=deadline - time.perf_counter(),
+                           return_when=asyncio.FIRST_COMPLETED)
+    delivered.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await delivered
+    return not all_done.is_set() and time.perf_counter() >= deadline
+
+
+def _figures(result: W1Result | W2Result, latencies: list[float], watch: ProcessWatch,
+             server_pid: int | None) -> None:
+    """Fill in the latency percentiles (from seconds) and the CPU and memory figures."""
     latencies.sort()
     result.latencies_ms = [x * 1000 for x in latencies]
     result.p50_ms, result.p95_ms, result.p99_ms = (percentile(latencies, q) * 1000 for q in (50, 95, 99))
@@ -458,12 +501,207 @@ async def run_w1(session: aiohttp.ClientSession, pairs: Sequence[tuple[Endpoint,
         result.server_peak_rss_mb = watch.peak_kb / 1024
         if watch.cpu_s is not None and watch.wall_s:
             result.server_cpu_pct = 100 * watch.cpu_s / watch.wall_s
-    return result
 
 
 def make_pairs(endpoints: Sequence[Endpoint]) -> list[tuple[Endpoint, Endpoint]]:
     """(0, 1), (2, 3), ...: the first of each pair sends, the second receives."""
     return [(endpoints[i], endpoints[i + 1]) for i in range(0, len(endpoints) - 1, 2)]
+
+
+# --- W2: one group ------------------------------------------------------------------------------
+
+@dataclass
+class W2Result:
+    group_size: int
+    messages: int
+    window: int
+    expected: int  # messages x recipients (every member but the sender)
+    sent: int = 0  # `sent` answers: on Lucky, each one means the message is durable
+    delivered: int = 0  # distinct (message, member) receipts
+    missing: int = 0  # expected - delivered
+    duplicates: int = 0  # a message received again by a member (a re-push after the ack timeout)
+    out_of_order: int = 0  # a message received after a later one (by send order or by seq)
+    members_short: int = 0  # recipients that missed at least one message
+    stored: int | None = None  # messages read back from the group's history; None where not checked
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    deliveries_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    server_peak_rss_mb: float | None = None
+    server_cpu_pct: float | None = None
+    client_cpu_pct: float = 0.0
+    others_cpu_pct: float | None = None  # as in W1Result
+    timed_out: bool = False
+    latencies_ms: list[float] = field(default_factory=list, repr=False)  # ascending; not in to_dict
+
+    @property
+    def complete(self) -> bool:
+        """Every member got every message exactly once, in order, and every send was answered `sent`."""
+        return (self.missing == 0 and self.duplicates == 0 and self.out_of_order == 0 and not self.timed_out
+                and self.sent == self.messages and self.stored in (None, self.messages))
+
+    def problems(self) -> list[str]:
+        """What went wrong, in words; empty when the run is `complete`."""
+        found = []
+        if self.missing:
+            found.append(f"{self.missing:,} of {self.expected:,} deliveries MISSING "
+                         f"({self.members_short} members short)")
+        if self.duplicates:
+            found.append(f"{self.duplicates:,} duplicate deliveries")
+        if self.out_of_order:
+            found.append(f"{self.out_of_order:,} deliveries out of order")
+        if self.sent != self.messages:
+            found.append(f"only {self.sent} of {self.messages} sends answered `sent`")
+        if self.stored is not None and self.stored != self.messages:
+            found.append(f"only {self.stored} of {self.messages} messages found in the group's history")
+        if self.timed_out:
+            found.append("timed out")
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["latencies_ms"]
+        data["complete"] = self.complete
+        return data
+
+
+def http_base(endpoint: Endpoint) -> str:
+    """The server's HTTP base URL, from an endpoint's WebSocket URL (`.../ws?...`)."""
+    parts = urlsplit(endpoint.ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return urlunsplit((scheme, parts.netloc, parts.path.removesuffix("/ws"), "", ""))
+
+
+async def create_group(session: aiohttp.ClientSession, owner: Endpoint, members: Sequence[Endpoint],
+                       name: str = "bench W2") -> str:
+    """Create a Lucky group owned by `owner` holding `members` (POST /api/v1/groups); its id."""
+    if owner.token is None:
+        raise BenchError("creating a group needs an account (the relay learns groups from ?group=)")
+    url = http_base(owner) + "/api/v1/groups"
+    body = {"name": name, "member_ids": [m.user_id for m in members if m.user_id != owner.user_id]}
+    try:
+        async with session.post(url, json=body, headers={"Authorization": f"Bearer {owner.token}"}) as resp:
+            status, text = resp.status, await resp.text()
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        raise BenchError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
+    if status != 201:
+        raise BenchError(f"creating a group of {len(body['member_ids']) + 1} answered {status}: {text[:300]}")
+    return str(orjson.loads(text)["id"])
+
+
+async def stored_messages(session: aiohttp.ClientSession, reader: Endpoint, conversation_id: str,
+                          first_seq: int, last_seq: int, prefix: str) -> int:
+    """How many distinct messages whose client_msg_id starts with `prefix` the conversation's
+    history holds between two seqs, read over HTTP as `reader` (a member)."""
+    base = http_base(reader) + f"/api/v1/conversations/{quote(conversation_id, safe=':')}/messages"
+    found: set[str] = set()
+    after = first_seq - 1
+    while after < last_seq:
+        async with session.get(base, params={"after_seq": str(after), "limit": "200"},
+                               headers={"Authorization": f"Bearer {reader.token}"}) as resp:
+            if resp.status != 200:
+                raise BenchError(f"reading {base} answered {resp.status}: {(await resp.text())[:200]}")
+            page = orjson.loads(await resp.read())
+        items = page["items"]
+        found.update(m["client_msg_id"] for m in items if str(m.get("client_msg_id", "")).startswith(prefix))
+        if not items or not page["has_more"]:
+            break
+        after = int(items[-1]["seq"])
+    return len(found)
+
+
+async def run_w2(session: aiohttp.ClientSession, members: Sequence[Endpoint], group_id: str, messages: int,
+                 window: int = 10, *, server_pid: int | None = None, timeout: float = 300,
+                 text: str = "hello group from the lucky load generator") -> W2Result:
+    """Workload W2: `members[0]` sends to the group, every other member receives; see the module docstring.
+
+    The group must exist with every member in it (`create_group` on Lucky, `?group=` on the relay).
+    """
+    if len(members) < 2:
+        raise BenchError("W2 needs a group of at least 2 members")
+    recipients = len(members) - 1
+    result = W2Result(len(members), messages, window, messages * recipients)
+    cid = f"g:{group_id}"
+    prefix = f"{uuid.uuid4().hex[:8]}-"  # client_msg_ids unique per run: a repeat would be deduplicated
+    sockets = await connect_all(session, members)
+    sender, receivers = sockets[0], sockets[1:]
+    sent_at = [0.0] * messages
+    seqs: list[int] = []
+    latencies: list[float] = []
+    all_done = asyncio.Event()
+    last_delivery = 0.0
+    started = 0.0
+
+    def error(code: str) -> None:
+        result.errors[code] = result.errors.get(code, 0) + 1
+
+    async def receive(slot: int, sock: _Socket) -> None:
+        nonlocal last_delivery
+        got = bytearray(messages)  # per message index: received yet
+        last_index = last_seq = -1
+        ws = sock.ws
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            now = time.perf_counter()
+            frame = orjson.loads(msg.data)
+            if frame.get("type") != "message":
+                if frame.get("type") == "error":
+                    error(str(frame.get("code")))
+                continue
+            message = frame["message"]
+            cmid = message.get("client_msg_id") or ""
+            if message["conversation_id"] != cid or not cmid.startswith(prefix):
+                continue  # not this run's (a system message, another conversation)
+            seq = message["seq"]
+            # Acked as W1's receivers do, every message; `ack` is cumulative (up to seq).
+            await ws.send_str('{"type":"ack","conversation_id":"%s","seq":%d}' % (cid, seq))
+            index = int(cmid[len(prefix):])
+            if got[index]:
+                result.duplicates += 1
+                continue
+            got[index] = 1
+            if index < last_index or seq <= last_seq:
+                result.out_of_order += 1
+            last_index, last_seq = max(last_index, index), max(last_seq, seq)
+            latencies.append(now - sent_at[index])
+            counts[slot] += 1
+            result.delivered += 1
+            last_delivery = now
+            if result.delivered >= result.expected:
+                all_done.set()
+
+    def frame_of(i: int) -> str:
+        sent_at[i] = time.perf_counter()
+        return orjson.dumps({"type": "send", "id": i, "group_id": group_id, "client_msg_id": f"{prefix}{i}",
+                             "kind": "text", "body": {"text": f"{text} #{i}"}}).decode()
+
+    def sent(frame: dict[str, Any]) -> None:
+        result.sent += 1
+        seqs.append(int(frame["message"]["seq"]))
+
+    counts = [0] * recipients
+    receiving = [asyncio.create_task(receive(i, sock)) for i, sock in enumerate(receivers)]
+    async with ProcessWatch(server_pid) as watch:
+        started = time.perf_counter()
+        sending = [asyncio.create_task(_send_windowed(sender.ws, messages, window, frame_of, sent, error))]
+        result.timed_out = await _until_delivered(all_done, sending, started, timeout)
+    for task in [*sending, *receiving]:
+        task.cancel()
+    await asyncio.gather(*sending, *receiving, return_exceptions=True)
+    await close_all(sockets)
+    end = last_delivery if result.delivered else time.perf_counter()
+    result.seconds = max(end - started, 1e-9)
+    result.deliveries_per_s = result.delivered / result.seconds
+    result.missing = result.expected - result.delivered
+    result.members_short = sum(1 for n in counts if n < messages)
+    _figures(result, latencies, watch, server_pid)
+    if sender.endpoint.token is not None and seqs:
+        result.stored = await stored_messages(session, sender.endpoint, cid, min(seqs), max(seqs), prefix)
+    return result
 
 
 # --- W3: idle sockets ------------------------------------------------------------------------
