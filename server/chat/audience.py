@@ -51,21 +51,28 @@ class Audience:
     def __init__(self, users: UserStore, conversations: ConversationStore) -> None:
         self._users = users
         self._conversations = conversations
-        self._usable: dict[int, bool] = {}
+        self._usable: set[int] = set()  # users known to exist and not be disabled
         self.direct: DirectPolicy | None = None
         self.groups: GroupPolicy | None = None
         self.files: FilePolicy | None = None  # media messages: installed by the files feature
 
     def forget_user(self, user_id: int) -> None:
         """Call when a user is disabled or enabled."""
-        self._usable.pop(user_id, None)
+        self._usable.discard(user_id)
 
     async def user_usable(self, user_id: int) -> bool:
-        usable = self._usable.get(user_id)
-        if usable is None:
-            user = await self._users.by_id(user_id)
-            usable = user is not None and not user.disabled
-            self._usable[user_id] = usable
+        """Whether the user exists and is not disabled.
+
+        Only a yes is remembered. `lucky user enable` runs in another process, which cannot
+        tell this one to forget, so a no (an unknown or disabled account: rare) is read from
+        the database again each time rather than refusing a re-enabled user until a restart.
+        """
+        if user_id in self._usable:
+            return True
+        user = await self._users.by_id(user_id)
+        usable = user is not None and not user.disabled
+        if usable:
+            self._usable.add(user_id)
         return usable
 
     async def direct_to(self, sender_id: int, to_id: int) -> ConversationRef:
