@@ -236,8 +236,9 @@ def doctor(data_dir: Path = DataDir) -> None:
             await db.close()
 
     checks = asyncio.run(go())
-    rows = [[c.name, output.styled("ok", "green") if c.ok else output.styled("FAIL", "red"), c.target, c.detail,
-             f"{c.seconds * 1000:.0f} ms"] for c in checks]
+    rows: list[list[output.Cell]] = [
+        [c.name, output.styled("ok", "green") if c.ok else output.styled("FAIL", "red"), c.target, c.detail,
+         f"{c.seconds * 1000:.0f} ms"] for c in checks]
     output.table(f"lucky doctor: {data_dir}", ["backend", "status", "where", "detail", "time"], rows)
     failed = [c.name for c in checks if not c.ok]
     if failed:
