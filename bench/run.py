@@ -319,9 +319,7 @@ class Bench:
             if r["workload"] == "W2":
                 for one in r["rounds"] or [r]:
                     if not one["complete"]:
-                        found.append(f"{r['server']} G={r['group_size']}: missing {one['missing']}, duplicates "
-                                     f"{one['duplicates']}, out of order {one['out_of_order']}, sent "
-                                     f"{one['sent']}/{one['messages']}, stored {one['stored']}")
+                        found.append(f"{r['server']} G={r['group_size']}: {'; '.join(one['problems'])}")
         return found
 
     def w2_table(self) -> Table:
@@ -345,7 +343,7 @@ class Bench:
             rounds = r["rounds"] or [r]
             ok = all(one["complete"] for one in rounds)
             check = f"yes, in {len(rounds)} of {len(rounds)} rounds" if ok else "[bold red]NO[/]: " + "; ".join(
-                f"missing {one['missing']}, dup {one['duplicates']}, order {one['out_of_order']}" for one in rounds)
+                f"round {i + 1}: {', '.join(one['problems'])}" for i, one in enumerate(rounds) if not one["complete"])
             stored = "" if r["stored"] is None else f"{r['stored']}/{r['messages']}"
             table.add_row(f"{r['group_size']:,}", r["server"], f"{r['deliveries_per_s']:,.0f}", f"{r['p50_ms']:.1f}",
                           f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['server_peak_rss_mb'] or 0:.1f}",
