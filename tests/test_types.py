@@ -17,3 +17,11 @@ def test_mypy_checks_lucky_cli_calls_into_lucky_server(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache"), str(probe)],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert "probe.py:3: error: Incompatible types in assignment" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_packages_pass_mypy_strict(tmp_path: Path) -> None:
+    # STYLE.md: mypy in strict mode on server/, console/ and lucky_cli/ (pyproject's [tool.mypy]).
+    result = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout

@@ -60,6 +60,7 @@ class MessageStore:
             return []
         # Keys first, joined to messages: each is one lookup in the unique index. SQLite
         # plans `(a, b) IN (VALUES ...)` as a scan of the whole table instead.
+        params: list[Any]
         if self._pg:
             keyed, params = "unnest(?::bigint[], ?::text[])", as_columns(keys, 2)
         else:
@@ -77,6 +78,7 @@ class MessageStore:
         distinct ids; the last seq reserved in each. One statement for the whole batch."""
         if not counts:
             return {}
+        params: list[Any]
         if self._pg:
             given, params = "unnest(?::text[], ?::text[], ?::bigint[])", as_columns(counts, 3)
         else:
