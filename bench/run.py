@@ -182,6 +182,7 @@ class Bench:
             for t in targets:
                 group_id, members = t.groups[size]
                 await loadgen.run_w2(session, members, group_id, 5, args.window, timeout=args.timeout)
+            await asyncio.sleep(1.0)  # let the servers settle (closing sockets, WAL checkpoints) before measuring
             rounds: dict[str, list[W2Result]] = {t.name: [] for t in targets}
             for i in range(args.rounds):
                 for t in targets:
