@@ -6,6 +6,7 @@ middleware renders it as the contract's JSON, the console as a page and the CLI 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -67,3 +68,24 @@ def rate_limited(retry_after: int, message: str = "Too many requests; try again 
 
 def unavailable(message: str) -> LuckyError:
     return LuckyError(503, "unavailable", message)
+
+
+# msgspec's validation messages: "Expected `int`, got `str` - at `$.seq`".
+_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
+
+
+def field_of_error(message: str) -> tuple[str, str]:
+    """The field a msgspec validation message names (dotted from the root) and why it failed.
+
+    `Object missing required field `b` - at `$.a`` gives ("a.b", "required"); a message
+    with no path names the whole "body".
+    """
+    missing = _MISSING.search(message)
+    if missing:
+        where = _PATH.search(message)
+        prefix = f"{where.group(1)}." if where and where.group(1) else ""
+        return prefix + missing.group(1), "required"
+    where = _PATH.search(message)
+    reason = _PATH.sub("", message).strip(" -") or "invalid"
+    return (where.group(1) if where and where.group(1) else "body"), reason

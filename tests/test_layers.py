@@ -43,6 +43,28 @@ def test_services_and_ports_do_not_import_aiohttp(path: Path) -> None:
     assert "aiohttp" not in _imports(path), f"{path.relative_to(ROOT)} is not an edge but imports aiohttp"
 
 
+def _imports_web_package(path: Path) -> bool:
+    """`from ..web...` / `from .web import ...` (relative), or `lucky_server.web`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level > 0 and (module == "web" or module.startswith("web.")):
+                return True
+            if node.level > 0 and not module and any(alias.name == "web" for alias in node.names):
+                return True
+            if module.startswith("lucky_server.web"):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("path", [p for p in _python_files(SERVER) if not _is_edge(p)],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_services_and_ports_do_not_import_the_web_edge(path: Path) -> None:
+    # The web package imports aiohttp: a service reaching into it would bring HTTP along.
+    assert not _imports_web_package(path), f"{path.relative_to(ROOT)} is not an edge but imports server/web"
+
+
 @pytest.mark.parametrize("path", [p for p in _python_files(SERVER) + _python_files(ROOT / "lucky_cli")
                                   + _python_files(ROOT / "console")
                                   if SERVER / "storage" not in p.parents],

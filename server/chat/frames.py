@@ -7,8 +7,7 @@ from typing import Any, Union
 import msgspec
 import orjson
 
-from ..errors import LuckyError
-from ..web.bodies import field_of_error
+from ..errors import LuckyError, field_of_error
 
 FrameId = Union[str, int, None]
 

@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, TypeVar
 
 import msgspec
 import orjson
 from aiohttp import web
 
-from ..errors import LuckyError, invalid_request, validation_failed
+from ..errors import LuckyError, field_of_error, invalid_request, validation_failed
 from ..ids import parse_id
 
 T = TypeVar("T")
-_PATH = re.compile(r"at `\$\.?([^`]*)`")
-_MISSING = re.compile(r"missing required field `([^`]*)`")
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
-
-
-def field_of_error(message: str) -> tuple[str, str]:
-    """The field a msgspec validation message names (dotted from the root) and why it failed.
-
-    `Object missing required field `b` - at `$.a`` gives ("a.b", "required"); a message
-    with no path names the whole "body".
-    """
-    missing = _MISSING.search(message)
-    if missing:
-        where = _PATH.search(message)
-        prefix = f"{where.group(1)}." if where and where.group(1) else ""
-        return prefix + missing.group(1), "required"
-    where = _PATH.search(message)
-    reason = _PATH.sub("", message).strip(" -") or "invalid"
-    return (where.group(1) if where and where.group(1) else "body"), reason
 
 
 def decode_body(raw: bytes, kind: type[T]) -> T:
