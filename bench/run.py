@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.run --pairs 10 --messages 100 --idle 1000 --backends sqlite
     .venv/bin/python -m bench.run --workloads w2 --group-sizes 100,1000 --rounds 3
 
-Workloads (see lucky_cli/loadgen.py): W1 (P pairs x M messages, window W), the unloaded point
+Workloads (see lucky_cli/loadgen/): W1 (P pairs x M messages, window W), the unloaded point
 (one pair, one message in flight), W2 (one group of G members, one sender, M messages, window
 W), W3 (N idle authenticated sockets; server RSS before and after). Each server is a
 subprocess on a free loopback port; the generator is this process, on one event loop, so on a

@@ -12,6 +12,7 @@ import uuid
 from typing import Optional
 from urllib.parse import urlsplit
 
+import aiohttp
 import typer
 
 from . import loadgen, output
@@ -20,14 +21,19 @@ from .output import fail
 WORKLOADS = ("w1", "w2")
 
 
+async def _register(session: aiohttp.ClientSession, url: str, count: int,
+                    password: str) -> list[loadgen.Endpoint]:
+    """`count` new accounts, named uniquely for this run, logged in."""
+    prefix = f"bench_{uuid.uuid4().hex[:8]}_"
+    with output.err.status(f"registering {count} users on {url}"):
+        return await loadgen.register_users(session, url, [f"{prefix}{i}" for i in range(count)], password)
+
+
 async def _run_w1(url: str, pairs: int, messages: int, window: int, timeout: float, pid: int | None,
                   password: str) -> loadgen.W1Result:
     loadgen.raise_open_files(4 * pairs + 256)
-    prefix = f"bench_{uuid.uuid4().hex[:8]}_"
     async with loadgen.new_session() as session:
-        with output.err.status(f"registering {2 * pairs} users on {url}"):
-            endpoints = await loadgen.register_users(session, url, [f"{prefix}{i}" for i in range(2 * pairs)],
-                                                     password)
+        endpoints = await _register(session, url, 2 * pairs, password)
         with output.err.status(f"W1: {pairs} pairs x {messages} messages, window {window}"):
             return await loadgen.run_w1(session, loadgen.make_pairs(endpoints), messages, window,
                                         server_pid=pid, timeout=timeout)
@@ -36,11 +42,8 @@ async def _run_w1(url: str, pairs: int, messages: int, window: int, timeout: flo
 async def _run_w2(url: str, group_size: int, messages: int, window: int, timeout: float, pid: int | None,
                   password: str) -> loadgen.W2Result:
     loadgen.raise_open_files(2 * group_size + 256)
-    prefix = f"bench_{uuid.uuid4().hex[:8]}_"
     async with loadgen.new_session() as session:
-        with output.err.status(f"registering {group_size} users on {url}"):
-            members = await loadgen.register_users(session, url, [f"{prefix}{i}" for i in range(group_size)],
-                                                   password)
+        members = await _register(session, url, group_size, password)
         with output.err.status(f"creating a group of {group_size}"):
             group_id = await loadgen.create_group(session, members[0], members, f"bench W2 G={group_size}")
         with output.err.status(f"W2: a group of {group_size}, {messages} messages, window {window}"):
@@ -48,7 +51,7 @@ async def _run_w2(url: str, group_size: int, messages: int, window: int, timeout
                                         timeout=timeout)
 
 
-def _common_rows(result: loadgen.W1Result | loadgen.W2Result) -> list[list[str]]:
+def _common_rows(result: loadgen.Figures) -> list[list[str]]:
     rss = f"{result.server_peak_rss_mb:.1f} MB" if result.server_peak_rss_mb is not None else "n/a"
     cpu = f"{result.server_cpu_pct:.0f}%" if result.server_cpu_pct is not None else "n/a"
     return [
