@@ -46,36 +46,64 @@ def _translate(exc: sqlite3.Error) -> DatabaseError:
 
 class _SqliteTx(Tx):
     """Statements on one connection. A failed statement poisons the transaction, as it
-    does on PostgreSQL, so that code which only works on SQLite is caught on SQLite."""
+    does on PostgreSQL, so that code which only works on SQLite is caught on SQLite.
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    Each call into aiosqlite is a round trip to the connection's thread, and under load the
+    trip back waits for the busy event loop, so a transaction saves trips: `executemany`
+    (whose result nobody reads) and the opening statements given as `first` are held and
+    run on the thread together with the next statement whose result is awaited, or with
+    `finish` (COMMIT, RELEASE). A held write that fails fails that later call, and the
+    transaction with it, as any failed statement does.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, first: tuple[str, ...] = ()) -> None:
         self._conn = conn
         self.failed: DatabaseError | None = None
-
-    def _check(self) -> None:
-        if self.failed is not None:
-            raise DatabaseError(f"the transaction was aborted by an earlier error: {self.failed}")
+        self._held: list[tuple[str, list[Params] | None]] = [(sql, None) for sql in first]
+        self.started = not first  # whether the `first` statements have been sent to the thread
 
     def _fail(self, exc: sqlite3.Error) -> DatabaseError:
         self.failed = _translate(exc)
         return self.failed
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        self._check()
+    def raise_if_failed(self) -> None:
+        """Before any statement, and after the transaction's code returned: an error that code
+        caught and ignored still fails the transaction."""
+        if self.failed is not None:
+            raise DatabaseError(f"the transaction was aborted by an earlier error: {self.failed}")
+
+    async def _run(self, last: Callable[[sqlite3.Connection], T]) -> T:
+        """Run the held statements, then `last`, in one call on the connection's thread."""
+        self.raise_if_failed()
+        held, self._held = self._held, []
+        self.started = True
+        conn = self._conn
+
+        def run() -> T:
+            db = conn._conn  # the sqlite3 connection, used only on its own thread
+            for sql, rows in held:
+                if rows is None:
+                    db.execute(sql)
+                else:
+                    db.executemany(sql, rows)
+            return last(db)
+
         try:
-            cursor = await self._conn.execute(sql, params)
+            # aiosqlite's own helpers (execute_fetchall, ...) are built on `_execute` the same way.
+            result: T = await conn._execute(run)  # type: ignore[no-untyped-call]
         except sqlite3.Error as exc:
             raise self._fail(exc) from exc
-        # No `close()`: a finished write statement holds nothing, and each await is a round
-        # trip to the connection's thread (on the send path, every one of them counts).
-        return cursor.rowcount
+        return result
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        # The cursor is not closed: a finished write statement holds nothing.
+        return await self._run(lambda db: db.execute(sql, params).rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        self._check()
-        try:
-            await self._conn.executemany(sql, rows)
-        except sqlite3.Error as exc:
-            raise self._fail(exc) from exc
+        self.raise_if_failed()
+        batch = list(rows)
+        if batch:
+            self._held.append((sql, batch))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetch_all(sql, params)
@@ -84,11 +112,12 @@ class _SqliteTx(Tx):
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         # Run and read in one call on the connection's thread: no cursor stays open across
         # an await, so a reader never keeps an old snapshot (a stale read) between queries.
-        self._check()
-        try:
-            return list(await self._conn.execute_fetchall(sql, params))  # type: ignore[arg-type]
-        except sqlite3.Error as exc:
-            raise self._fail(exc) from exc
+        rows: list[Row] = await self._run(lambda db: db.execute(sql, params).fetchall())
+        return rows
+
+    async def finish(self, sql: str) -> None:
+        """Run what is held, then `sql` (COMMIT, RELEASE ...), in one call."""
+        await self._run(lambda db: db.execute(sql))
 
 
 @dataclass
@@ -230,31 +259,14 @@ class SqliteDatabase(Database):
             return
         started = time.perf_counter()
         outcomes: list[tuple[bool, Any]] = []
+        committed = False
         try:
-            await conn.execute("BEGIN IMMEDIATE")
-            # A job alone in its batch needs no savepoint: if it fails, the whole (empty
-            # otherwise) transaction rolls back. The send path is usually alone, and each
-            # statement saved is a round trip to the writer thread saved.
-            alone = len(batch) == 1
-            for job in batch:
-                tx = _SqliteTx(conn)
-                if not alone:
-                    await conn.execute("SAVEPOINT job")
-                try:
-                    result = await job.fn(tx)
-                    if tx.failed is not None:  # an error was caught and ignored inside fn
-                        raise DatabaseError(f"the transaction was aborted by an earlier error: {tx.failed}")
-                except Exception as exc:  # noqa: BLE001 - handed to the job's caller
-                    if not alone:
-                        await conn.execute("ROLLBACK TO job")
-                        await conn.execute("RELEASE job")
-                    outcomes.append((False, exc))
-                else:
-                    if not alone:
-                        await conn.execute("RELEASE job")
-                    outcomes.append((True, result))
-            committed = not (alone and not outcomes[0][0])
-            await conn.execute("COMMIT" if committed else "ROLLBACK")
+            if len(batch) == 1:
+                outcomes.append(await self._run_alone(conn, batch[0]))
+                committed = outcomes[0][0]
+            else:
+                outcomes = await self._run_several(conn, batch)
+                committed = True
         except Exception as exc:  # sqlite3.Error, or aiosqlite's own on a dead connection
             log.error("sqlite batch of %d (%s...) failed to commit: %s", len(batch), batch[0].name, exc)
             await self._rollback(conn)
@@ -281,6 +293,40 @@ class SqliteDatabase(Database):
         if elapsed > 0.5:
             log.warning("slow sqlite batch: %d transactions (%s...) took %.3fs",
                         len(batch), batch[0].name, elapsed)
+
+    async def _run_alone(self, conn: aiosqlite.Connection, job: _Job) -> tuple[bool, Any]:
+        """A lone transaction (the send path's usual case) needs no savepoint: BEGIN goes with
+        its first statement and COMMIT with its last writes, so a send batch costs a few trips
+        to the connection's thread, not one per statement."""
+        tx = _SqliteTx(conn, first=("BEGIN IMMEDIATE",))
+        try:
+            result = await job.fn(tx)
+            tx.raise_if_failed()
+            await tx.finish("COMMIT")
+        except Exception as exc:  # noqa: BLE001 - handed to the job's caller
+            await self._rollback(conn)
+            return False, exc
+        return True, result
+
+    async def _run_several(self, conn: aiosqlite.Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """Each transaction in its own savepoint, so that one failing rolls back alone."""
+        outcomes: list[tuple[bool, Any]] = []
+        await conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            tx = _SqliteTx(conn, first=("SAVEPOINT job",))
+            try:
+                result = await job.fn(tx)
+                tx.raise_if_failed()
+                await tx.finish("RELEASE job")
+            except Exception as exc:  # noqa: BLE001 - handed to the job's caller
+                if tx.started:  # else nothing ran: there is no savepoint to roll back to
+                    await conn.execute("ROLLBACK TO job")
+                    await conn.execute("RELEASE job")
+                outcomes.append((False, exc))
+            else:
+                outcomes.append((True, result))
+        await conn.execute("COMMIT")
+        return outcomes
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:

@@ -402,6 +402,70 @@ async def test_sqlite_one_failing_job_does_not_break_its_batch(items: Database) 
     assert await names(items) == ["taken", "j1", "j2", "j3", "j4", "j6", "j8", "j9", "j10"]
 
 
+async def test_writes_in_order_whatever_the_mix_of_execute_and_executemany(items: Database) -> None:
+    # SQLite holds executemany rows until the next awaited statement; order must not change.
+    async def mixed(tx: Tx) -> list[str]:
+        await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(1, "a"), (2, "b")])
+        changed = await tx.execute("UPDATE items SET name = name || '+' WHERE id <= ?", (2,))
+        await tx.executemany("UPDATE items SET n = ? WHERE id = ?", [(changed, 1)])
+        await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [])
+        await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(3, "c")])
+        return [f"{r['name']}={r['n']}" for r in await tx.fetch_all("SELECT name, n FROM items ORDER BY id")]
+
+    assert await items.transaction("mixed", mixed) == ["a+=2", "b+=0", "c=0"]
+    assert await names(items) == ["a+", "b+", "c"]
+
+
+async def test_a_transaction_of_executemany_alone_commits_and_fails_whole(items: Database) -> None:
+    async def only_many(tx: Tx) -> None:
+        await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(1, "a")])
+        await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(2, "b")])
+
+    await items.transaction("only_many", only_many)
+
+    async def clash_last(tx: Tx) -> None:
+        await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(3, "c")])
+        await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(1, "again")])
+
+    with pytest.raises(UniqueViolation):
+        await items.transaction("clash_last", clash_last)
+    assert await names(items) == ["a", "b"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_jobs_failing_before_any_statement_or_in_their_last_writes_fail_alone(
+        items: Database) -> None:
+    assert isinstance(items, SqliteDatabase)
+    gate = asyncio.Event()
+
+    async def hold(tx: Tx) -> None:
+        await gate.wait()  # keeps the writer busy so that the jobs below queue into one batch
+
+    def job(i: int) -> Awaitable[int]:
+        async def run(tx: Tx) -> int:
+            if i == 2:
+                raise Boom("before any statement")
+            await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(i, f"j{i}")])
+            if i == 4:
+                await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(100 + i, "x"), (1, "dup")])
+            return i
+
+        return items.transaction(f"job{i}", run)
+
+    blocker = asyncio.ensure_future(items.transaction("hold", hold))
+    await asyncio.sleep(0.05)
+    jobs = [asyncio.ensure_future(job(i)) for i in range(1, 6)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    await blocker
+    outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+    assert isinstance(outcomes[1], Boom)
+    assert isinstance(outcomes[3], UniqueViolation)
+    assert [o for o in outcomes if isinstance(o, int)] == [1, 3, 5]
+    assert items.last_batch_size == 5
+    assert await names(items) == ["j1", "j3", "j5"]
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_sqlite_a_write_cancelled_while_queued_never_runs(items: Database) -> None:
     inside, gate = asyncio.Event(), asyncio.Event()

@@ -124,8 +124,8 @@ class MessageStore:
         if self._pg:
             await tx.execute("DELETE FROM outbox WHERE message_id = ANY(?::bigint[])", [list(message_ids)])
         else:
-            marks = ", ".join("?" for _ in message_ids)
-            await tx.execute(f"DELETE FROM outbox WHERE message_id IN ({marks})", list(message_ids))
+            # executemany: SQLite runs it with the batch's next statement (one thread trip fewer).
+            await tx.executemany("DELETE FROM outbox WHERE message_id = ?", [(mid,) for mid in message_ids])
 
     async def outbox_done(self, message_ids: Sequence[int]) -> None:
         if message_ids:
