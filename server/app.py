@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -70,9 +72,15 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
         metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
         app[CHAT] = chat
         await chat.start()
+        every_s = config.auth.revocation_poll_s
+        watching = asyncio.create_task(core.auth.revocations.poll_forever(every_s)) if every_s else None
         try:
             yield
         finally:
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             # Sockets are closed by on_shutdown first; queued sends are stored before the
             # database closes.
             await chat.stop()

@@ -22,6 +22,7 @@ from ..storage.stores.audit import AuditStore
 from ..storage.stores.tokens import TokenStore
 from ..storage.stores.users import UserRecord, UserStore, UsernameTaken
 from .keyring import Keyring
+from .revocations import RevocationFeed
 from .passwords import PasswordHasher
 from .tokens import AccessClaims, TokenCodec, TokenInvalid, hash_refresh_token, new_refresh_token
 
@@ -93,6 +94,8 @@ class AuthService:
         self._ip_limiter = RateLimiter(clock, config.ip_rate_per_min, 60.0)
         self._passwords = PasswordHasher()
         self.revocation_listeners: list[RevocationListener] = []
+        # Revocations made by other processes, polled by the server (`lucky serve`).
+        self.revocations = RevocationFeed(self._tokens, clock, self._announce)
 
     def close(self) -> None:
         """Stop the password threads (a hash still running finishes on its own)."""
@@ -353,6 +356,10 @@ class AuthService:
         await self._db.transaction("user_promote", write)
 
     async def _notify(self, user_id: int, families: list[int], reason: str) -> None:
+        self.revocations.saw(families)
+        await self._announce(user_id, families, reason)
+
+    async def _announce(self, user_id: int, families: list[int], reason: str) -> None:
         for listener in self.revocation_listeners:
             try:
                 await listener(user_id, families, reason)

@@ -163,6 +163,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"files.{key}", f"must be {low} or more, got {value}")
     if not 16 <= config.files.thumbnail_px <= 2048:
         raise ConfigError("files.thumbnail_px", f"must be 16..2048, got {config.files.thumbnail_px}")
+    if config.auth.revocation_poll_s < 0:
+        raise ConfigError("auth.revocation_poll_s", f"must be 0 (off) or more, got {config.auth.revocation_poll_s}")
     if config.auth.sms_provider not in {"log", "webhook"}:
         raise ConfigError("auth.sms_provider", "must be log or webhook")
     if config.auth.sms_provider == "webhook" and not config.auth.sms_webhook_url:

@@ -48,6 +48,7 @@ class AuthConfig:
     ip_rate_per_min: int = 60
     failures_before_lock: int = 5
     lock_window_s: int = 900
+    revocation_poll_s: int = 2  # how often revocations made by other processes are looked for; 0: never
     sms_provider: str = "log"
     sms_webhook_url: str = ""
     sms_signup: bool = False

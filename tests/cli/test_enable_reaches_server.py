@@ -1,4 +1,4 @@
-"""`lucky user disable|enable` run beside a serving process: the server sees both at once."""
+"""`lucky user` commands run beside a serving process: the server sees them without a restart."""
 
 from __future__ import annotations
 
@@ -45,3 +45,28 @@ async def test_a_user_enabled_from_the_cli_can_be_messaged_without_a_restart(ser
     status, page = served.call("GET", f"/api/v1/conversations/{cid}/messages", token=body["access_token"])
     assert status == 200, page
     assert [m["body"]["text"] for m in page["items"]] == ["welcome back"]
+
+
+async def test_sessions_ended_from_the_cli_are_kicked_from_a_running_server(served: Served, data_dir: Path) -> None:
+    tokens = {}
+    for name in ("alice", "bob"):
+        status, body = served.call("POST", "/api/v1/auth/register", {"username": name, "password": "long enough"})
+        assert status == 201, body
+        tokens[name] = body["access_token"]
+    ws_url = served.url.replace("http", "ws", 1) + "/ws"
+    async with aiohttp.ClientSession() as http, \
+            http.ws_connect(ws_url, headers={"Authorization": f"Bearer {tokens['bob']}"}) as bob, \
+            http.ws_connect(ws_url, headers={"Authorization": f"Bearer {tokens['alice']}"}) as alice:
+        for ws in (bob, alice):
+            assert (await ws.receive_json(timeout=10))["type"] == "welcome"
+
+        assert lucky("user", "disable", "bob", "--data-dir", data_dir).code == 0
+        # auth.revocation_poll_s (2 s by default): the server finds the ended session and kicks it.
+        kick = await bob.receive_json(timeout=10)
+        assert kick == {"type": "kick", "reason": "account_disabled"}
+        closing = await bob.receive(timeout=10)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and bob.close_code == 4001
+
+        # Alice, whose session was not ended, stays connected and served.
+        await alice.send_json({"type": "ping", "id": "p"})
+        assert await alice.receive_json(timeout=10) == {"type": "pong", "id": "p"}

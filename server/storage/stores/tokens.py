@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine import Database, Tx
+from ..engine import Database, Row, Tx
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,17 @@ class TokenStore:
             (now_ms, reason, user_id, keep_family or 0),
         )
         return [int(r["id"]) for r in rows]
+
+    async def revoked_after(self, at_ms: int, after_id: int, limit: int) -> list[Row]:
+        """Families revoked after (at_ms, after_id), in (revoked_at, id) order: id, user_id,
+        revoked_at, revoked_reason. One revocation can end many families in the same millisecond,
+        hence the id in the position."""
+        return await self._db.fetch_all(
+            "SELECT id, user_id, revoked_at, revoked_reason FROM token_families "
+            "WHERE revoked_at IS NOT NULL AND (revoked_at > ? OR (revoked_at = ? AND id > ?)) "
+            "ORDER BY revoked_at, id LIMIT ?",
+            (at_ms, at_ms, after_id, limit),
+        )
 
     async def session_state(self, family_id: int) -> SessionState | None:
         row = await self._db.fetch_one(
