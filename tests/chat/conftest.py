@@ -11,7 +11,6 @@ of the `pong`.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,75 +25,27 @@ from lucky_server.clock import FakeClock
 from lucky_server.keys import CHAT
 
 from ..conftest import Api, MakeConfig
+from ..ws_device import Device as BaseDevice
 
 PASSWORD = "correct horse"
 TIMEOUT = 5.0  # seconds to wait for a frame the server owes us; a failure, never a pause
 
 
-class Closed(AssertionError):
-    """The socket closed while a frame was expected."""
+class Device(BaseDevice):
+    """A device of the chat tests: the next frame after a request must be its reply."""
 
-    def __init__(self, code: int | None, frames: list[dict[str, Any]]) -> None:
-        super().__init__(f"socket closed with {code}; frames before: {frames}")
-        self.code = code
-
-
-class Device:
-    """One connected device: a real WebSocket, its welcome, and frame helpers."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, ws: ClientWebSocketResponse, welcome: dict[str, Any]) -> None:
-        self.ws = ws
-        self.welcome = welcome
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send_json(frame)
+    timeout = TIMEOUT
 
     async def send_raw(self, text: str) -> None:
         await self.ws.send_str(text)
 
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The next frame; fails on a close or a timeout."""
-        try:
-            msg = await self.ws.receive(timeout=timeout)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"no frame within {timeout} s") from None
-        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            raise Closed(self.ws.close_code, [])
-        assert msg.type == WSMsgType.TEXT, msg
-        frame = msg.json()
-        assert isinstance(frame, dict) and "type" in frame, frame
-        return frame
-
-    async def expect(self, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The next frame, which must be of this type."""
-        frame = await self.recv(timeout)
-        assert frame["type"] == kind, f"expected {kind}, got {frame}"
-        return frame
-
     async def request(self, frame: dict[str, Any], reply: str) -> dict[str, Any]:
         """Send a frame with a fresh id; the next frame must be its reply of type `reply`."""
-        frame_id = f"r{next(self._ids)}"
+        frame_id = self.fresh_id("r")
         await self.send({**frame, "id": frame_id})
         answer = await self.expect(reply)
         assert answer.get("id") == frame_id, answer
         return answer
-
-    async def barrier(self) -> list[dict[str, Any]]:
-        """Every frame that arrives before the pong to a fresh ping."""
-        frame_id = f"b{next(self._ids)}"
-        await self.send({"type": "ping", "id": frame_id})
-        before = []
-        while True:
-            frame = await self.recv()
-            if frame == {"type": "pong", "id": frame_id}:
-                return before
-            before.append(frame)
-
-    async def nothing_pending(self) -> None:
-        """Nothing reached this device that it has not read."""
-        assert await self.barrier() == []
 
     async def closed(self, timeout: float = TIMEOUT) -> tuple[int | None, list[dict[str, Any]]]:
         """Read until the server closes the socket: (close code, frames before the close)."""
@@ -115,9 +66,6 @@ class Device:
         """Send a text message to a user; the `sent` reply (the next frame on this socket)."""
         return await self.request({"type": "send", "to": to, "client_msg_id": cmid, "kind": "text",
                                    "body": {"text": text}, **extra}, "sent")
-
-    async def close(self) -> None:
-        await self.ws.close()
 
 
 @dataclass

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from ..services import drop_schema, postgres_url_with_fresh_schema
-from .served import Served, init
+from ..cli.process import Served, clean_env, lucky
 
 COUNT = 200
 WINDOW = 20
@@ -43,8 +43,14 @@ def data_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
             drop_schema(schema)
 
 
+def init(data_dir: Path, *extra: str) -> None:
+    done = lucky("init", "--data-dir", data_dir, "--non-interactive", "--admin-username", "root",
+                 "--admin-password", "admin secret 1", *extra)
+    assert done.code == 0, done
+
+
 def serve(data_dir: Path) -> Served:
-    server = Served(data_dir, SERVE_ENV)
+    server = Served("--data-dir", data_dir, env=clean_env(**SERVE_ENV))
     try:
         server.wait_listening()
     except BaseException:

@@ -110,6 +110,10 @@ class Served:
     def text(self) -> str:
         return "".join(self.log)
 
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http") + "/ws"
+
     def wait_listening(self, timeout: float = 30) -> str:
         """The base URL from the `listening on http://H:P` line."""
         deadline = time.monotonic() + timeout

@@ -27,7 +27,7 @@ async def test_a_user_enabled_from_the_cli_can_be_messaged_without_a_restart(ser
         people[name] = body
     bob_id = people["bob"]["user"]["id"]
     async with aiohttp.ClientSession() as http, http.ws_connect(
-            served.url.replace("http", "ws", 1) + "/ws",
+            served.ws_url,
             headers={"Authorization": f"Bearer {people['alice']['access_token']}"}) as ws:
         assert (await ws.receive_json(timeout=10))["type"] == "welcome"
 
@@ -53,7 +53,7 @@ async def test_sessions_ended_from_the_cli_are_kicked_from_a_running_server(serv
         status, body = served.call("POST", "/api/v1/auth/register", {"username": name, "password": "long enough"})
         assert status == 201, body
         tokens[name] = body["access_token"]
-    ws_url = served.url.replace("http", "ws", 1) + "/ws"
+    ws_url = served.ws_url
     async with aiohttp.ClientSession() as http, \
             http.ws_connect(ws_url, headers={"Authorization": f"Bearer {tokens['bob']}"}) as bob, \
             http.ws_connect(ws_url, headers={"Authorization": f"Bearer {tokens['alice']}"}) as alice:

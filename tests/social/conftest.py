@@ -15,14 +15,12 @@ is queued ahead of the `pong`.
 from __future__ import annotations
 
 import asyncio
-import collections
-import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import ClientWebSocketResponse, TCPConnector, WSMsgType
+from aiohttp import ClientWebSocketResponse, TCPConnector
 from aiohttp.test_utils import TestClient
 
 from lucky_server.app import build_app
@@ -33,56 +31,21 @@ from lucky_server.keys import CORE
 from lucky_server.storage.stores.users import UserStore
 
 from ..conftest import Api, MakeConfig
+from ..ws_device import Device as BaseDevice
 
-TIMEOUT = 10.0  # seconds to wait for a frame the server owes us; a failure, never a pause
 
-
-class Device:
-    """One connected device: a real WebSocket, its welcome, and frame helpers.
-
-    Frames that arrive while a request waits for its reply are kept, in order, and handed
-    out by `recv` before anything newer.
-    """
-
-    _ids = itertools.count(1)
-
-    def __init__(self, ws: ClientWebSocketResponse, welcome: dict[str, Any]) -> None:
-        self.ws = ws
-        self.welcome = welcome
-        self.backlog: collections.deque[dict[str, Any]] = collections.deque()
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send_json(frame)
-
-    async def _read(self, timeout: float) -> dict[str, Any]:
-        try:
-            msg = await self.ws.receive(timeout=timeout)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"no frame within {timeout} s") from None
-        assert msg.type == WSMsgType.TEXT, f"socket closed ({self.ws.close_code}) or not text: {msg}"
-        frame = msg.json()
-        assert isinstance(frame, dict) and "type" in frame, frame
-        return frame
-
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The next frame; fails on a close or a timeout."""
-        if self.backlog:
-            return self.backlog.popleft()
-        return await self._read(timeout)
-
-    async def expect(self, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        frame = await self.recv(timeout)
-        assert frame["type"] == kind, f"expected {kind}, got {frame}"
-        return frame
+class Device(BaseDevice):
+    """A device of the friends and groups tests: replies are matched by id, and frames that
+    arrive first wait in the backlog."""
 
     async def requests(self, frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send frames with fresh ids, all at once; their replies, in the same order."""
-        ids = [f"r{next(self._ids)}" for _ in frames]
+        ids = [self.fresh_id("r") for _ in frames]
         for frame_id, frame in zip(ids, frames):
             await self.send({**frame, "id": frame_id})
         replies: dict[str, dict[str, Any]] = {}
         while len(replies) < len(ids):
-            frame = await self._read(TIMEOUT)
+            frame = await self._read(self.timeout)
             if frame.get("id") in ids:
                 replies[frame["id"]] = frame
             else:
@@ -92,23 +55,6 @@ class Device:
     async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Send a frame with a fresh id; its reply (frames before it wait in the backlog)."""
         return (await self.requests([frame]))[0]
-
-    async def barrier(self) -> list[dict[str, Any]]:
-        """Every frame that arrives before the pong to a fresh ping."""
-        frame_id = f"b{next(self._ids)}"
-        await self.send({"type": "ping", "id": frame_id})
-        before = []
-        while True:
-            frame = await self.recv()
-            if frame == {"type": "pong", "id": frame_id}:
-                return before
-            before.append(frame)
-
-    async def nothing_pending(self) -> None:
-        assert await self.barrier() == []
-
-    async def close(self) -> None:
-        await self.ws.close()
 
 
 @dataclass
