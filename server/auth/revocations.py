@@ -20,6 +20,12 @@ log = logging.getLogger(__name__)
 
 # The kick reason a socket is told, by the reason stored with the revocation.
 KICK_REASONS = {"disabled": "account_disabled", "admin": "replaced_by_admin"}  # any other: logout
+
+
+def kick_reason(revoked_reason: str) -> str:
+    """What a socket of a session revoked for `revoked_reason` is told in its `kick` frame."""
+    return KICK_REASONS.get(revoked_reason, "logout")
+
 # A revocation is stamped when its transaction runs and seen once it commits, possibly after a
 # later one: each look starts this far back, and what was handled is remembered that long.
 OVERLAP_MS = 10_000
@@ -55,7 +61,7 @@ class RevocationFeed:
                 if family_id in self._seen:
                     continue
                 self._seen[family_id] = revoked_at
-                reason = KICK_REASONS.get(str(row["revoked_reason"] or ""), "logout")
+                reason = kick_reason(str(row["revoked_reason"] or ""))
                 fresh.setdefault((int(row["user_id"]), reason), []).append(family_id)
             if len(rows) < PAGE:
                 break

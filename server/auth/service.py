@@ -22,8 +22,8 @@ from ..storage.stores.audit import AuditStore
 from ..storage.stores.tokens import TokenStore
 from ..storage.stores.users import UserRecord, UserStore, UsernameTaken
 from .keyring import Keyring
-from .revocations import RevocationFeed
 from .passwords import PasswordHasher
+from .revocations import RevocationFeed, kick_reason
 from .tokens import AccessClaims, TokenCodec, TokenInvalid, hash_refresh_token, new_refresh_token
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class AuthService:
         outcome, user_id, family_id, device_id = await self._db.transaction("token_refresh", rotate)
         if outcome == "reused":
             log.warning("refresh token reuse for user %s: family %s revoked", user_id, family_id)
-            await self._notify(user_id, [family_id], "logout")
+            await self._notify(user_id, [family_id], kick_reason("refresh_reuse"))
             raise denied
         if outcome != "ok":
             raise denied
@@ -280,7 +280,7 @@ class AuthService:
         now = self._clock.now_ms()
         await self._db.transaction("logout", lambda tx: self._tokens.revoke_family(
             tx, claims.family_id, "logout", now))
-        await self._notify(claims.user_id, [claims.family_id], "logout")
+        await self._notify(claims.user_id, [claims.family_id], kick_reason("logout"))
 
     async def authenticate(self, token: str | None) -> AccessClaims:
         """The claims of a live access token; 401 if missing, forged, expired or revoked."""
@@ -314,7 +314,7 @@ class AuthService:
             return families
 
         families = await self._db.transaction("user_passwd", write)
-        await self._notify(user_id, families, "logout")
+        await self._notify(user_id, families, kick_reason("password_changed"))
 
     async def set_disabled(self, user_id: int, disabled: bool, *, actor_id: int | None = None) -> None:
         """Disable (ending every session) or enable an account; listeners hear of either."""
@@ -331,7 +331,7 @@ class AuthService:
         # Listeners hear of both directions, even with no session to end: caches of who is
         # disabled (the chat audience) must drop the user either way, or a re-enabled user
         # stays unreachable until a restart.
-        await self._notify(user_id, families, "account_disabled" if disabled else "account_enabled")
+        await self._notify(user_id, families, kick_reason("disabled") if disabled else "account_enabled")
 
     async def force_logout(self, user_id: int, *, actor_id: int | None = None) -> int:
         now = self._clock.now_ms()
@@ -342,7 +342,7 @@ class AuthService:
             return families
 
         families = await self._db.transaction("user_force_logout", write)
-        await self._notify(user_id, families, "replaced_by_admin")
+        await self._notify(user_id, families, kick_reason("admin"))
         return len(families)
 
     async def set_admin(self, user_id: int, is_admin: bool, *, actor_id: int | None = None) -> None:

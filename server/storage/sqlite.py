@@ -127,6 +127,18 @@ class _Job:
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+async def _attempt(job: _Job, tx: _SqliteTx, end: str) -> tuple[bool, Any]:
+    """Run a job's code in `tx`, then `end` (COMMIT or RELEASE) with its held writes:
+    (True, result) or (False, the error). Undoing a failure is the caller's."""
+    try:
+        result = await job.fn(tx)
+        tx.raise_if_failed()
+        await tx.finish(end)
+    except Exception as exc:  # noqa: BLE001 - handed to the job's caller
+        return False, exc
+    return True, result
+
+
 class SqliteDatabase(Database):
     dialect = "sqlite"
 
@@ -298,15 +310,10 @@ class SqliteDatabase(Database):
         """A lone transaction (the send path's usual case) needs no savepoint: BEGIN goes with
         its first statement and COMMIT with its last writes, so a send batch costs a few trips
         to the connection's thread, not one per statement."""
-        tx = _SqliteTx(conn, first=("BEGIN IMMEDIATE",))
-        try:
-            result = await job.fn(tx)
-            tx.raise_if_failed()
-            await tx.finish("COMMIT")
-        except Exception as exc:  # noqa: BLE001 - handed to the job's caller
+        outcome = await _attempt(job, _SqliteTx(conn, first=("BEGIN IMMEDIATE",)), "COMMIT")
+        if not outcome[0]:
             await self._rollback(conn)
-            return False, exc
-        return True, result
+        return outcome
 
     async def _run_several(self, conn: aiosqlite.Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
         """Each transaction in its own savepoint, so that one failing rolls back alone."""
@@ -314,17 +321,11 @@ class SqliteDatabase(Database):
         await conn.execute("BEGIN IMMEDIATE")
         for job in batch:
             tx = _SqliteTx(conn, first=("SAVEPOINT job",))
-            try:
-                result = await job.fn(tx)
-                tx.raise_if_failed()
-                await tx.finish("RELEASE job")
-            except Exception as exc:  # noqa: BLE001 - handed to the job's caller
-                if tx.started:  # else nothing ran: there is no savepoint to roll back to
-                    await conn.execute("ROLLBACK TO job")
-                    await conn.execute("RELEASE job")
-                outcomes.append((False, exc))
-            else:
-                outcomes.append((True, result))
+            outcome = await _attempt(job, tx, "RELEASE job")
+            if not outcome[0] and tx.started:  # else nothing ran: there is no savepoint to roll back to
+                await conn.execute("ROLLBACK TO job")
+                await conn.execute("RELEASE job")
+            outcomes.append(outcome)
         await conn.execute("COMMIT")
         return outcomes
 

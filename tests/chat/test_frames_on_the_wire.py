@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import orjson
 import pytest
 
 from lucky_server.chat.gateway import _text_frame_header
@@ -30,7 +31,7 @@ async def test_messages_of_every_frame_size_arrive_whole_and_in_order(make_chat:
     # Texts from empty-ish to the 8,000-character limit in 3-byte characters (24,000 bytes):
     # their frames cross the 126-byte boundary of the length field, and several are sent
     # before any is read, so many frames share one write.
-    texts = [f"{i}" + "x" * i for i in range(40, 140)] + ["语" * 7999, "é" * 4000]
+    texts = [f"{i}" + "x" * i for i in range(40, 140)] + ["语" * 7999, "é" * 4000, "字" * 8000]
     for i, text in enumerate(texts):
         await a.send({"type": "send", "id": i, "to": bob.id, "client_msg_id": f"m{i}", "kind": "text",
                       "body": {"text": text}})
@@ -40,6 +41,7 @@ async def test_messages_of_every_frame_size_arrive_whole_and_in_order(make_chat:
     assert [f["message"]["body"]["text"] for f in got] == texts
     assert [f["message"]["seq"] for f in got] == list(range(1, len(texts) + 1))
 
-    # One sync.result of about 260 KB: a frame past the 16-bit length.
+    # One sync.result frame past the 16-bit length field (the server writes compact JSON, as orjson).
     result = await b.request({"type": "sync", "cursors": {}}, "sync.result")
     assert [m["body"]["text"] for m in result["messages"]] == texts
+    assert len(orjson.dumps(result)) > 65535

@@ -97,9 +97,10 @@ class TokenStore:
         hence the id in the position."""
         return await self._db.fetch_all(
             "SELECT id, user_id, revoked_at, revoked_reason FROM token_families "
-            "WHERE revoked_at IS NOT NULL AND (revoked_at > ? OR (revoked_at = ? AND id > ?)) "
-            "ORDER BY revoked_at, id LIMIT ?",
-            (at_ms, at_ms, after_id, limit),
+            # A row-value comparison: both databases read it as one range of token_families_by_revoked,
+            # already in order (an OR of the two cases is planned as two scans and a sort).
+            "WHERE revoked_at IS NOT NULL AND (revoked_at, id) > (?, ?) ORDER BY revoked_at, id LIMIT ?",
+            (at_ms, after_id, limit),
         )
 
     async def session_state(self, family_id: int) -> SessionState | None:
