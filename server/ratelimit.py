@@ -1,6 +1,8 @@
 """Token buckets in integer arithmetic, keyed by whatever is limited (an IP, a phone).
 
-In-process: a scaled-out site limits per node. Buckets left full are dropped by `prune`.
+In-process: a scaled-out site limits per node. Buckets that have refilled are dropped by
+`prune`, which `hit` runs itself once per refill period, so the dict holds only the keys seen
+within about one period (not every IP ever seen) at a cost of one pass per period.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ class RateLimiter:
         self._refill_per_s = rate * _SCALE / per_s if per_s > 0 else 0.0
         self._buckets: dict[str, tuple[int, float]] = {}
         self.enabled = rate > 0
+        # An empty bucket is full again after this long: then it can go, as an unseen key.
+        self._refill_s = self._capacity / self._refill_per_s if self._refill_per_s else 60.0
+        self._next_prune = clock.monotonic() + self._refill_s
 
     def hit(self, key: str) -> int:
         """Take one token for `key`: 0 if allowed, else the seconds to wait before retrying."""
         if not self.enabled:
             return 0
         now = self._clock.monotonic()
+        if now >= self._next_prune:
+            self.prune()
         level, last = self._buckets.get(key, (self._capacity, now))
         level = min(self._capacity, level + int((now - last) * self._refill_per_s))
         if level >= _SCALE:
@@ -35,8 +42,14 @@ class RateLimiter:
         missing = _SCALE - level
         return max(1, math.ceil(missing / self._refill_per_s)) if self._refill_per_s else 60
 
+    def tracked(self) -> int:
+        """How many keys are tracked (buckets not yet refilled)."""
+        return len(self._buckets)
+
     def prune(self) -> None:
+        """Drop the buckets that have refilled: the same as never having seen their keys."""
         now = self._clock.monotonic()
+        self._next_prune = now + self._refill_s
         full = [k for k, (level, last) in self._buckets.items()
                 if level + (now - last) * self._refill_per_s >= self._capacity]
         for key in full:
