@@ -32,6 +32,8 @@ BENCH_ENV = {
     "LUCKY_CHAT__SEND_RATE_PER_S": "1000000",
     "LUCKY_CHAT__SEND_BURST": "1000000",
     "LUCKY_AUTH__IP_RATE_PER_MIN": "0",
+    "LUCKY_CHAT__FRAME_RATE_PER_S": "0",  # W1 acks every message it receives
+    "LUCKY_CHAT__MAX_SOCKETS_PER_IP": "0",  # W3 holds 10,000 sockets
 }
 
 

@@ -180,6 +180,8 @@ def _validate(config: Config) -> None:
     ):
         if value <= 0:
             raise ConfigError(key, "must be greater than 0")
+    if config.server.header_timeout_s <= 0:  # 0 would close every connection before its request
+        raise ConfigError("server.header_timeout_s", "must be greater than 0")
     if config.database.pool_min > config.database.pool_max:
         raise ConfigError(
             "database.pool_min",

@@ -19,6 +19,8 @@ class ServerConfig:
     node_id: str = ""  # empty: the host name
     allowed_origins: list[str] = field(default_factory=list)  # empty: same origin only
     shutdown_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0  # a connection's request head (or its idle keep-alive) must arrive within this
+    body_timeout_s: float = 60.0  # a request body must arrive within this; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class ChatConfig:
     recall_window_s: int = 120
     require_friendship: bool = False
     max_group_members: int = 2000
+    frame_rate_per_s: int = 50  # every client frame, per connection; 0: no budget
+    frame_burst: int = 100
+    max_sockets_per_user: int = 20  # open sockets on this node; 0: no cap
+    max_sockets_per_ip: int = 200  # open sockets on this node; 0: no cap
 
 
 @dataclass(frozen=True)

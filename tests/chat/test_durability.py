@@ -23,7 +23,7 @@ from ..cli.process import Served, clean_env, lucky
 COUNT = 200
 WINDOW = 20
 # The default send rate (20 a second, bursts of 50) would drop most of a 200-message burst.
-SERVE_ENV = {"LUCKY_CHAT__SEND_RATE_PER_S": "100000", "LUCKY_CHAT__SEND_BURST": "1000"}
+SERVE_ENV = {"LUCKY_CHAT__SEND_RATE_PER_S": "100000", "LUCKY_CHAT__SEND_BURST": "1000", "LUCKY_CHAT__FRAME_RATE_PER_S": "0"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -25,7 +25,7 @@ def test_text_frame_headers_follow_rfc_6455(length: int, header: bytes) -> None:
 
 
 async def test_messages_of_every_frame_size_arrive_whole_and_in_order(make_chat: Any) -> None:
-    chat: Chat = await make_chat(chat={"send_rate_per_s": 100000, "send_burst": 100000})
+    chat: Chat = await make_chat(chat={"send_rate_per_s": 100000, "send_burst": 100000, "frame_rate_per_s": 0})
     alice, bob = await chat.user("alice"), await chat.user("bob")
     a, b = await chat.connect(alice), await chat.connect(bob)
     # Texts from empty-ish to the 8,000-character limit in 3-byte characters (24,000 bytes):

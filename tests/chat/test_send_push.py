@@ -207,7 +207,7 @@ async def test_a_device_that_stops_reading_is_closed_1013_and_catches_up_by_sync
     # (about 6 MB on loopback before the server holds anything). Past 4 MiB held for one
     # socket, the server writes nothing more to it and closes it (1013) after what it holds;
     # the sender is never slowed down, and nothing is lost: bob syncs after reconnecting.
-    chat = await make_chat(chat={"send_rate_per_s": 100000, "send_burst": 100000})
+    chat = await make_chat(chat={"send_rate_per_s": 100000, "send_burst": 100000, "frame_rate_per_s": 0})
     alice, bob = await chat.user("alice"), await chat.user("bob")
     sender = await chat.connect(alice)
     stalled = await chat.connect(bob)

@@ -50,7 +50,8 @@ async def history(person: Person, cid: str, **query: int) -> list[dict[str, Any]
     return body["items"]  # type: ignore[no-any-return]
 
 
-async def test_two_hundred_members_get_each_message_once_in_order(world: World) -> None:
+async def test_two_hundred_members_get_each_message_once_in_order(make_world: Any) -> None:
+    world: World = await make_world(chat={"max_sockets_per_ip": 0})  # 201 sockets, all from 127.0.0.1
     people = await world.people(*(f"user{i:03}" for i in range(MEMBERS)))
     owner, offline, kicked, leaver, twin = people[:5]
     others = people[5:]
