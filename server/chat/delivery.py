@@ -4,14 +4,17 @@ A `Session` is one connected device; its transport (the WebSocket edge) queues f
 waiting, so a slow device never holds up the others. Acks need no timer per message: each
 session keeps, per conversation, the highest seq pushed and the highest acked, and one sweep a
 second finds those that have waited longer than the ack timeout, for the service to re-push.
+The same sweep ends the sessions whose access token has expired (`kick_expired`), from a heap
+ordered by expiry, so neither needs a timer (or a task) per socket.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Transport(Protocol):
@@ -40,6 +43,7 @@ class Session:
     family_id: int
     transport: Transport
     unacked: dict[str, _Unacked] = field(default_factory=dict)
+    expires_at_s: int = 0  # when the access token it runs on expires (epoch s); 0: never
 
     def pushed(self, conversation_id: str, seq: int, now: float) -> None:
         state = self.unacked.get(conversation_id)
@@ -68,6 +72,47 @@ class Overdue:
     upto_seq: int
 
 
+class OpenSockets:
+    """Open sockets counted per user and per client address, for the connection caps.
+
+    Counted from before the upgrade (`reserve`) to the socket's end (`release`), so sockets
+    still upgrading count too: a burst of upgrades cannot slip past a cap.
+    """
+
+    __slots__ = ("_by_user", "_by_ip")
+
+    def __init__(self) -> None:
+        self._by_user: dict[int, int] = {}
+        self._by_ip: dict[str, int] = {}
+
+    def reserve(self, user_id: int, ip: str, per_user: int, per_ip: int) -> str | None:
+        """Count one more socket; or, counting nothing, the cap it would pass ("user", "ip").
+
+        A cap of 0 is no cap.
+        """
+        users, ips = self._by_user.get(user_id, 0), self._by_ip.get(ip, 0)
+        if per_user and users >= per_user:
+            return "user"
+        if per_ip and ips >= per_ip:
+            return "ip"
+        self._by_user[user_id] = users + 1
+        self._by_ip[ip] = ips + 1
+        return None
+
+    def release(self, user_id: int, ip: str) -> None:
+        """The socket `reserve` counted has ended; a count that falls to 0 leaves its dict."""
+        _decrement(self._by_user, user_id)
+        _decrement(self._by_ip, ip)
+
+
+def _decrement(counts: dict[Any, int], key: Any) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
+
+
 class Sessions:
     """Every session connected to this node, by user."""
 
@@ -75,6 +120,10 @@ class Sessions:
         self._by_user: dict[int, list[Session]] = {}
         self._ids = itertools.count(1)
         self.pushed_frames = 0
+        # (expires_at_s, session id, user id): ids, not sessions, so a closed session is not
+        # kept alive until its token's expiry; a renewed one leaves a stale entry, skipped.
+        self._expiries: list[tuple[int, int, int]] = []
+        self.open_sockets = OpenSockets()
 
     def add(self, user_id: int, device_id: str, family_id: int, transport: Transport) -> Session:
         session = Session(next(self._ids), user_id, device_id, family_id, transport)
@@ -126,6 +175,29 @@ class Sessions:
                     found.append(Overdue(session, cid, state.acked, state.pushed))
                     state.since = now  # the next re-push waits a full timeout again
         return found
+
+    def expire_at(self, session: Session, expires_at_s: int, family_id: int | None = None) -> None:
+        """The session runs on a token expiring at `expires_at_s` (and of `family_id`, if given).
+
+        Once that time passes without a renewal, `kick_expired` ends it.
+        """
+        if family_id is not None:
+            session.family_id = family_id  # a logout of the new token's family kicks it now
+        if expires_at_s != session.expires_at_s:
+            session.expires_at_s = expires_at_s
+            heapq.heappush(self._expiries, (expires_at_s, session.id, session.user_id))
+
+    def kick_expired(self, now_s: int) -> int:
+        """Kick (`token_expired`) every session whose token has expired by `now_s`; how many."""
+        kicked = 0
+        heap = self._expiries
+        while heap and heap[0][0] <= now_s:
+            expires_at_s, session_id, user_id = heapq.heappop(heap)
+            for session in self._by_user.get(user_id, ()):
+                if session.id == session_id and session.expires_at_s == expires_at_s:
+                    session.transport.kick("token_expired")
+                    kicked += 1
+        return kicked
 
     def kick_families(self, user_id: int, family_ids: Iterable[int], reason: str) -> int:
         families = set(family_ids)

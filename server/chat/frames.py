@@ -58,9 +58,15 @@ class Edit(Frame, tag="edit"):
     body: Any
 
 
-ClientFrame = Union[Ping, Send, Ack, Read, Sync, Typing, Recall, Edit]
+class Auth(Frame, tag="auth"):
+    """A fresh access token of the same user and device, before the socket's expires."""
+
+    access_token: str
+
+
+ClientFrame = Union[Ping, Send, Ack, Read, Sync, Typing, Recall, Edit, Auth]
 _decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(ClientFrame)
-KNOWN_TYPES = {"ping", "send", "ack", "read", "sync", "typing", "recall", "edit"}
+KNOWN_TYPES = {"ping", "send", "ack", "read", "sync", "typing", "recall", "edit", "auth"}
 
 
 class BadFrame(Exception):
