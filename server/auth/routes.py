@@ -73,9 +73,8 @@ async def public_key(request: web.Request) -> web.Response:
 async def register(request: web.Request) -> web.Response:
     core = request.app[CORE]
     body = await parse_body(request, RegisterBody)
-    password = core.auth.resolve_password(body.password, body.encrypted_password)
-    tokens = await core.auth.register(body.username, password, body.display_name, _device(body.device),
-                                      client_ip(request))
+    tokens = await core.auth.register(body.username, body.password, body.display_name, _device(body.device),
+                                      client_ip(request), encrypted_password=body.encrypted_password)
     return json_response(token_set_json(request, tokens), status=201)
 
 
@@ -84,8 +83,8 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     core = request.app[CORE]
     body = await parse_body(request, LoginBody)
-    password = core.auth.resolve_password(body.password, body.encrypted_password)
-    tokens = await core.auth.login(body.username, password, _device(body.device), client_ip(request))
+    tokens = await core.auth.login(body.username, body.password, _device(body.device), client_ip(request),
+                                   encrypted_password=body.encrypted_password)
     return json_response(token_set_json(request, tokens))
 
 

@@ -167,17 +167,22 @@ class AuthService:
         log.info("created user %s (%s)", record.id, username)
         return record
 
-    async def register(self, username: str, password: str, display_name: str | None, device: Device,
-                       ip: str) -> TokenSet:
-        self.check_ip(ip)
+    async def register(self, username: str, password: str | None, display_name: str | None, device: Device,
+                       ip: str, *, encrypted_password: str | None = None) -> TokenSet:
+        """Create an account and sign in; the password plain or as `encrypted_password`."""
+        self.check_ip(ip)  # before the RSA decryption, so the limit also bounds that work
         if not self._config.registration_open:
             raise LuckyError(403, "registration_closed",
                              "This server does not accept new sign-ups; ask its operator for an account.")
+        password = self.resolve_password(password, encrypted_password)
         user = await self.create_user(username, password, display_name)
         return await self._start_session(user, device)
 
-    async def login(self, username: str, password: str, device: Device, ip: str) -> TokenSet:
-        self.check_ip(ip)
+    async def login(self, username: str, password: str | None, device: Device, ip: str, *,
+                    encrypted_password: str | None = None) -> TokenSet:
+        """Sign in with a password, plain or as `encrypted_password`."""
+        self.check_ip(ip)  # before the RSA decryption, so the limit also bounds that work
+        password = self.resolve_password(password, encrypted_password)
         bad = LuckyError(401, "invalid_credentials", "Wrong username or password.")
         username = username.strip().lower()
         # A name no account can have is not looked up (a NUL would make PostgreSQL fail).

@@ -18,14 +18,15 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ..errors import LuckyError, forbidden
+from ..auth.tokens import AccessClaims
+from ..errors import LuckyError, forbidden, rate_limited, unauthorized
 from ..ids import parse_id
 from ..keys import CHAT, CORE, METRICS
 from ..ratelimit import TokenBucket
 from ..web.routing import RouteTable
-from ..web.session import bearer_token
+from ..web.session import bearer_token, client_ip
 from .delivery import Session
-from .frames import (Ack, BadFrame, ClientFrame, Edit, Ping, Read, Recall, Send, Sync, Typing, error_frame,
+from .frames import (Ack, Auth, BadFrame, ClientFrame, Edit, Ping, Read, Recall, Send, Sync, Typing, error_frame,
                      parse_frame, reply_frame, sent_frame)
 from .service import ChatService, SendRequest
 
@@ -35,7 +36,10 @@ routes = RouteTable("chat")
 MAX_BAD_FRAMES = 20
 SEND_BUFFER_BYTES = 4 * 1024 * 1024  # unsent bytes a device may fall behind by before it is closed
 NO_DRAIN = 1 << 62  # aiohttp's writer_limit: its own frames (pong, close) never wait for a drain
-CLOSE_KICKED = 4001  # after a `kick` frame: signed out, disabled, or replaced by an admin
+CLOSE_KICKED = 4001  # after a `kick` frame: signed out, disabled, token expired, or replaced by an admin
+TYPING_EVERY_S = 2.0  # PROTOCOL.md: `typing` relayed at most once per 2 s per conversation and connection
+TYPING_REMEMBERED = 64  # conversations a connection remembers typing to before it forgets stale ones
+SOCKET_RETRY_S = 5  # Retry-After for an upgrade over a socket cap
 _WS_CODES = {"invalid_request": "invalid_frame", "payload_too_large": "too_large"}
 
 
@@ -132,23 +136,46 @@ def _origin_allowed(request: web.Request, allowed: list[str]) -> bool:
 
 
 class Connection:
-    """The state of one socket's reader: its session, rate bucket and bad-frame count."""
+    """The state of one socket's reader: session, frame and send budgets, bad-frame count,
+    and when it last relayed `typing` to each conversation.
 
-    def __init__(self, request: web.Request, chat: ChatService, session: Session,
-                 transport: WsTransport, bucket: TokenBucket) -> None:
-        self.request = request
+    Slotted, and the typing dict exists only once the socket has sent `typing`: an idle
+    socket must stay cheap (docs/benchmarks.md, W3).
+    """
+
+    __slots__ = ("chat", "auth", "clock", "session", "transport", "sends", "frames", "bad_frames", "metrics",
+                 "typing_at")
+
+    def __init__(self, request: web.Request, chat: ChatService, session: Session, transport: WsTransport) -> None:
+        core = request.app[CORE]
+        config = core.config.chat
         self.chat = chat
+        self.auth = core.auth
+        self.clock = core.clock
         self.session = session
         self.transport = transport
-        self.bucket = bucket
+        now = self.clock.monotonic()
+        self.sends = TokenBucket(config.send_rate_per_s, config.send_burst, now)
+        self.frames = TokenBucket(config.frame_rate_per_s, config.frame_burst, now)
         self.bad_frames = 0
         self.metrics = request.app[METRICS]
+        self.typing_at: dict[str, float] | None = None
 
     async def handle(self, raw: str) -> None:
+        # Every frame counts against the budget, a malformed one too. An over-budget frame is
+        # still parsed, for the id its `rate_limited` answer carries (it is at most
+        # chat.max_frame_bytes); what the budget spares is its work and its fan-out.
+        within = self.frames.take(self.clock.monotonic())
         try:
             frame = parse_frame(raw)
         except BadFrame as bad:
-            self.reject(bad.frame_id, bad.error)
+            if within:
+                self.reject(bad.frame_id, bad.error)
+            else:
+                self.limited(bad.frame_id, "Too many frames; this one was dropped. Slow down.")
+            return
+        if not within:
+            self.limited(frame.id, "Too many frames; this one was dropped. Slow down.")
             return
         try:
             await self.dispatch(frame)
@@ -164,12 +191,43 @@ class Connection:
             if self.bad_frames >= MAX_BAD_FRAMES:
                 self.transport.close(WSCloseCode.POLICY_VIOLATION, "too many bad frames")
 
+    def limited(self, frame_id: Any, message: str) -> None:
+        """`error rate_limited`: the frame is dropped; not a bad frame, so the run goes on."""
+        self.transport.send(error_frame(frame_id, "rate_limited", message))
+
     def _rate(self, frame_id: Any) -> bool:
-        if self.bucket.take(time.monotonic()):
+        if self.sends.take(self.clock.monotonic()):
             return True
-        self.transport.send(error_frame(frame_id, "rate_limited",
-                                        "Sending too fast; this frame was dropped. Slow down."))
+        self.limited(frame_id, "Sending too fast; this frame was dropped. Slow down.")
         return False
+
+    def _typing_due(self, conversation_id: str, now: float) -> bool:
+        """Whether `typing` to this conversation may be relayed (once per TYPING_EVERY_S)."""
+        seen = self.typing_at
+        if seen is None:
+            return True
+        last = seen.get(conversation_id)
+        return last is None or now - last >= TYPING_EVERY_S
+
+    def _typed(self, conversation_id: str, now: float) -> None:
+        seen = self.typing_at
+        if seen is None:
+            seen = self.typing_at = {}
+        elif len(seen) >= TYPING_REMEMBERED:
+            # Forget what no longer throttles anything; the frame budget bounds what is left
+            # (at most the burst plus two seconds of frames).
+            for cid in [cid for cid, at in seen.items() if now - at >= TYPING_EVERY_S]:
+                del seen[cid]
+        seen[conversation_id] = now
+
+    async def renew(self, frame: Auth) -> None:
+        """`auth`: the socket runs on a fresh token of its own user and device from now on."""
+        claims = await self.auth.authenticate(frame.access_token)  # 401: invalid, expired, revoked
+        session = self.session
+        if claims.user_id != session.user_id or claims.device_id != session.device_id:
+            raise unauthorized("That token is another user's or another device's; this socket keeps its own.")
+        self.chat.sessions.expire_at(session, claims.expires_at_s, claims.family_id)
+        self.transport.send(reply_frame("ok", frame.id))
 
     async def dispatch(self, frame: ClientFrame) -> None:
         chat, user_id = self.chat, self.session.user_id
@@ -188,7 +246,12 @@ class Connection:
         elif isinstance(frame, Read):
             await chat.read(user_id, frame.conversation_id, frame.seq)
         elif isinstance(frame, Typing):
-            await chat.typing(user_id, frame.conversation_id)
+            now = self.clock.monotonic()
+            if self._typing_due(frame.conversation_id, now):  # else dropped silently
+                await chat.typing(user_id, frame.conversation_id)
+                self._typed(frame.conversation_id, now)
+        elif isinstance(frame, Auth):
+            await self.renew(frame)
         elif isinstance(frame, Recall):
             if self._rate(frame.id):
                 await chat.recall(user_id, _message_id(frame.message_id))
@@ -249,10 +312,27 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not _origin_allowed(request, core.config.server.allowed_origins):
         raise forbidden("This Origin may not open a WebSocket here; add it to server.allowed_origins.")
     claims = await core.auth.authenticate(bearer_token(request) or request.query.get("token"))
+    chat = request.app[CHAT]
+    ip = client_ip(request)
+    # Counted before the upgrade, so a socket over a cap costs no upgrade and no session.
+    over = chat.sessions.open_sockets.reserve(claims.user_id, ip, config.max_sockets_per_user,
+                                              config.max_sockets_per_ip)
+    if over is not None:
+        holder = "account" if over == "user" else "address"
+        raise rate_limited(SOCKET_RETRY_S, f"Too many open WebSockets for this {holder}; close one first.")
+    try:
+        return await _serve(request, chat, claims)
+    finally:
+        chat.sessions.open_sockets.release(claims.user_id, ip)
+
+
+async def _serve(request: web.Request, chat: ChatService, claims: AccessClaims) -> web.WebSocketResponse:
+    """Upgrade, register the session, and read frames until the socket closes."""
+    core = request.app[CORE]
+    config = core.config.chat
     ws = web.WebSocketResponse(heartbeat=config.heartbeat_s, max_msg_size=config.max_frame_bytes,
                                autoping=True, compress=False, writer_limit=NO_DRAIN)
     await ws.prepare(request)
-    chat = request.app[CHAT]
     transport = WsTransport(ws, request.transport)
 
     def welcome(session: Session) -> bytes:
@@ -262,8 +342,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         })
 
     session = await chat.connect(claims.user_id, claims.device_id, claims.family_id, transport, welcome)
-    connection = Connection(request, chat, session, transport,
-                            TokenBucket(config.send_rate_per_s, config.send_burst, time.monotonic()))
+    # The token's expiry holds on the socket too: the chat sweep kicks it once passed (unless
+    # an `auth` frame renewed it).
+    chat.sessions.expire_at(session, claims.expires_at_s)
+    connection = Connection(request, chat, session, transport)
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

@@ -111,6 +111,9 @@ class ChatService:
             await asyncio.sleep(1.0)
             ticks += 1
             try:
+                # One pass a second over a heap of expiries, rather than a timer per socket:
+                # idle sockets stay cheap, and expiry follows the injected clock.
+                self.sessions.kick_expired(self._clock.now_ms() // 1000)
                 await self.resend_overdue()
                 if ticks % 5 == 0:
                     await self.retry_outbox()
