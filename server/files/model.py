@@ -115,8 +115,20 @@ def chunk_count(size: int, chunk_size: int) -> int:
     return math.ceil(size / chunk_size) if size else 0
 
 
-def challenge_range(size: int) -> tuple[int, int]:
-    """A random (offset, length) of the content that an instant upload must prove it has."""
-    length = min(size, 64 * 1024)
+INSTANT_MIN_SIZE = 1024  # smaller content gets no instant upload: the client sends it
+CHALLENGE_MAX = 64 * 1024
+
+
+def challenge_range(size: int) -> tuple[int, int] | None:
+    """A random (offset, length) of the content that an instant upload must prove it has, or
+    None for content under `INSTANT_MIN_SIZE`.
+
+    Always a strict part (half the content, at most 64 KiB): a challenge covering all of it
+    would be answered by the md5 the caller declared, so knowing a file's md5 and size would
+    be enough to claim it (PROTOCOL.md, "Limits on every input").
+    """
+    if size < INSTANT_MIN_SIZE:
+        return None
+    length = min(size // 2, CHALLENGE_MAX)
     offset = secrets.randbelow(size - length + 1)
     return offset, length

@@ -6,9 +6,10 @@ length and `Content-MD5` check out). `complete` streams the chunks in order into
 hashing as it goes, and refuses the result unless its md5 is the one declared at the start.
 
 Instant upload: when content with the declared md5 and size is already stored, the answer to
-`POST /uploads` holds a challenge, a random byte range of that content. Completing with the md5
-of those bytes proves the caller has the file (not just its hash), and gets a file record at
-once. Knowing a file's md5 is therefore not enough to obtain a copy of it.
+`POST /uploads` holds a challenge, a random byte range of that content, never all of it (half,
+at most 64 KiB; content under 1 KiB gets no challenge, and is simply uploaded). Completing with
+the md5 of those bytes proves the caller has the file (not just its hash), and gets a file
+record at once. Knowing a file's md5 and size is therefore not enough to obtain a copy of it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def chunk_key(upload_id: int, index: int) -> str:
     return f"uploads/{upload_id}/{index}"
 
 
+def _has_challenge(upload: UploadRow) -> bool:
+    """Whether the upload may be completed by a proof. Not when the challenge covers the whole
+    content, as an upload opened by an older server may: its md5 was the caller's own."""
+    return (upload.instant_blob_id is not None and upload.challenge_length is not None
+            and upload.challenge_length < upload.size)
+
+
 @dataclass(frozen=True)
 class UploadView:
     upload: UploadRow
@@ -54,7 +62,7 @@ class UploadView:
         u = self.upload
         body: dict[str, Any] = {"upload_id": str(u.id), "chunk_size": u.chunk_size, "chunks": u.chunks,
                                 "received": self.received, "state": STATES.get(u.state, u.state)}
-        if u.instant_blob_id is not None and u.state != "done":
+        if _has_challenge(u) and u.state != "done":
             body["instant"] = {"offset": u.challenge_offset, "length": u.challenge_length}
         if u.file_id is not None:
             body["file_id"] = str(u.file_id)
@@ -97,11 +105,12 @@ class UploadService:
         instant_blob: int | None = None
         offset = length = None
         proof: str | None = None
-        if size > 0:
+        challenge = challenge_range(size)
+        if challenge is not None:
             for blob in await self._store.blobs_with(md5, size):
                 if blob.backend != files.blobs.backend:
                     continue
-                offset, length = challenge_range(size)
+                offset, length = challenge
                 try:
                     data = await files.blobs.read_all(blob.key, offset, length)
                 except BlobNotFound:
@@ -166,7 +175,7 @@ class UploadService:
         content: StoredContent | None = None
         if proof is not None:
             proof = parse_md5(proof, "proof")
-            if upload.instant_blob_id is None or upload.challenge_md5 is None:
+            if not _has_challenge(upload) or upload.challenge_md5 is None:
                 raise validation_failed("proof", "this upload has no instant-upload challenge; send its chunks")
             if not hmac.compare_digest(proof, upload.challenge_md5):
                 raise checksum_mismatch("The proof is not the md5 of the challenged bytes; upload the chunks "
