@@ -175,7 +175,8 @@ class UploadService:
         content: StoredContent | None = None
         if proof is not None:
             proof = parse_md5(proof, "proof")
-            if not _has_challenge(upload) or upload.challenge_md5 is None:
+            if (not _has_challenge(upload) or upload.instant_blob_id is None
+                    or upload.challenge_md5 is None):
                 raise validation_failed("proof", "this upload has no instant-upload challenge; send its chunks")
             if not hmac.compare_digest(proof, upload.challenge_md5):
                 raise checksum_mismatch("The proof is not the md5 of the challenged bytes; upload the chunks "
