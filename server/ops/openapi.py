@@ -1,4 +1,10 @@
-"""The OpenAPI 3.1 document, generated from the routes the app really has."""
+"""The OpenAPI 3.1 document, generated from the routes the app really has.
+
+Request bodies come from the msgspec Structs the handlers decode; path and query parameters
+are typed by the contract's naming rules (PROTOCOL.md, "Conventions"), so that a generator
+such as schemathesis (tests/fuzz) makes values a server must accept as well as ones it must
+refuse.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,45 @@ _ERROR_SCHEMA = {
     },
 }
 
+# PROTOCOL.md: every id is a decimal string; a conversation id is `p:<a>:<b>` or `g:<group>`.
+_ID = {"type": "string", "pattern": "^[0-9]{1,20}$"}
+_CONVERSATION_ID = {"type": "string", "pattern": "^(p:[0-9]{1,20}:[0-9]{1,20}|g:[0-9]{1,20})$"}
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "cid": _CONVERSATION_ID,
+    "index": {"type": "integer", "minimum": 0},
+}
+# Query parameters whose meaning the contract fixes by name: lists page with `limit` (1 to
+# 200) and an opaque `cursor`; history pages by seq; times are epoch seconds or milliseconds.
+_QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+    "before_seq": {"type": "integer", "minimum": 0},
+    "after_seq": {"type": "integer", "minimum": 0},
+    "wait": {"type": "integer", "minimum": 0, "maximum": 30},
+    "exp": {"type": "integer", "minimum": 0},
+    "direction": {"type": "string", "enum": ["in", "out"]},
+    "conversation_id": _CONVERSATION_ID,
+}
+# Request bodies that are not JSON, which a RouteSpec does not describe.
+_RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/files"): {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"}}}}},
+    ("PUT", "/api/v1/uploads/{upload_id}/chunks/{index}"): {"application/octet-stream": {"schema": {
+        "type": "string", "format": "binary"}}},
+}
+
+
+def _path_schema(name: str) -> dict[str, Any]:
+    if name in _PATH_SCHEMAS:
+        return _PATH_SCHEMAS[name]
+    return _ID if name.endswith("_id") else {"type": "string"}
+
+
+def _query_schema(name: str) -> dict[str, Any]:
+    if name in _QUERY_SCHEMAS:
+        return _QUERY_SCHEMAS[name]
+    return _ID if name.endswith("_id") else {"type": "string"}
+
 
 def build_openapi(app: web.Application, server_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
@@ -54,10 +99,10 @@ def build_openapi(app: web.Application, server_url: str) -> dict[str, Any]:
             "tags": [spec.tag],
             "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
             "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in path_params
+                {"name": p, "in": "path", "required": True, "schema": _path_schema(p)} for p in path_params
             ] + [
                 {"name": name, "in": "query", "required": False, "description": text,
-                 "schema": {"type": "string"}} for name, text in spec.query.items()
+                 "schema": _query_schema(name)} for name, text in spec.query.items()
             ],
             "responses": {
                 str(code): {"description": text} for code, text in (spec.responses or {200: "OK"}).items()
@@ -74,6 +119,9 @@ def build_openapi(app: web.Application, server_url: str) -> dict[str, Any]:
                 "content": {"application/json": {"schema": refs[spec.body]}},
             }
         openapi_path = _PARAM.sub(r"{\1}", path)
+        raw_body = _RAW_BODIES.get((method, openapi_path))
+        if raw_body is not None:
+            operation["requestBody"] = {"required": True, "content": raw_body}
         paths.setdefault(openapi_path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
