@@ -32,7 +32,7 @@ def list_groups(
     """
 
     async def go(core: Core) -> list[list[output.Cell]]:
-        groups = await core.groups.page(MAX_ID, limit)
+        groups = await core.groups.all_groups(MAX_ID, limit)
         owners = await core.groups.usernames([g.owner_id for g in groups])
         return [[str(g.id), g.name, owners.get(g.owner_id, str(g.owner_id)), str(g.member_count), g.join_policy,
                  output.styled("dismissed", "red") if g.dismissed else "active", _when(g.created_at)] for g in groups]
@@ -56,7 +56,7 @@ def show_group(
         raise fail(f"{group_id!r} is not a group id: ids are decimal numbers (see `lucky group list`)")
 
     async def go(core: Core) -> tuple[list[list[str]], list[list[str]]]:
-        group, members = await core.groups.show(gid)
+        group, members = await core.groups.describe(gid)
         about = [["name", group.name], ["id", str(group.id)], ["join policy", group.join_policy],
                  ["muted all", "yes" if group.muted_all else "no"], ["dismissed", "yes" if group.dismissed else "no"],
                  ["members", str(group.member_count)], ["announcement", group.announcement or "-"],

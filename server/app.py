@@ -1,4 +1,4 @@
-"""`build_app(config)`: the aiohttp application, wired once from the config."""
+"""`build_app(config)`: the aiohttp application around the services `open_core` builds."""
 
 from __future__ import annotations
 
@@ -10,23 +10,18 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from .auth.routes import routes as auth_routes
-from .chat.delivery import Sessions
 from .chat.gateway import routes as gateway_routes
 from .chat.routes import routes as conversation_routes
 from .chat.service import ChatService
 from .clock import Clock
 from .config import Config
-from .core import open_core
+from .core import Core, open_core
 from .files.routes import routes as file_routes
 from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH
 from .metrics import Metrics
 from .ops.routes import routes as ops_routes
 from .search.routes import routes as search_routes
-from .search.service import SearchService
-from .social.avatar import AvatarCache
-from .social.friends import FriendService
 from .social.group_routes import routes as group_routes
-from .social.groups import GroupService
 from .social.routes import routes as friend_routes
 from .users.routes import routes as user_routes
 from .web.connections import body_deadline, handler_args
@@ -50,44 +45,14 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
     async def core_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_core(config, clock=clock, apply_migrations=apply_migrations) as core:
             app[CORE] = core
-            yield
-
-    async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
-        core = app[CORE]
-        sessions = Sessions()
-        chat = ChatService(core.db, config.chat, core.clock, core.ids, sessions, config.database.batch_max)
-
-        async def on_revoked(user_id: int, families: list[int], reason: str) -> None:
-            chat.audience.forget_user(user_id)
-            sessions.kick_families(user_id, families, reason)
-
-        core.auth.revocation_listeners.append(on_revoked)
-        friends = FriendService(core.db, config.chat, core.clock, core.ids, sessions)
-        groups = GroupService(core.db, config.chat, core.clock, core.ids, chat)
-        chat.audience.direct = friends
-        chat.audience.groups = groups
-        chat.audience.files = core.files  # media messages reference files the sender can read
-        core.files.conversations = chat.audience  # ...and their conversations' readers read them
-        chat.presence_listeners.append(friends.presence)
-        app[FRIENDS] = friends
-        app[GROUPS] = groups
-        app[AVATARS] = AvatarCache()
-        app[SEARCH] = SearchService(core.db)
-        metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
-        app[CHAT] = chat
-        await chat.start()
-        every_s = config.auth.revocation_poll_s
-        watching = asyncio.create_task(core.auth.revocations.poll_forever(every_s)) if every_s else None
-        try:
-            yield
-        finally:
-            if watching is not None:
-                watching.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watching
-            # Sockets are closed by on_shutdown first; queued sends are stored before the
-            # database closes.
-            await chat.stop()
+            # The same objects under typed keys, for handlers; built once, by open_core.
+            app[CHAT] = core.chat
+            app[FRIENDS] = core.friends
+            app[GROUPS] = core.groups
+            app[AVATARS] = core.avatars
+            app[SEARCH] = core.search
+            async with _serving(core, metrics):
+                yield
 
     async def close_sockets(app: web.Application) -> None:
         chat = app.get(CHAT)
@@ -97,11 +62,32 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
             session.transport.close(WSCloseCode.GOING_AWAY, "server shutting down")
 
     app.cleanup_ctx.append(core_ctx)
-    app.cleanup_ctx.append(chat_ctx)
     app.on_shutdown.append(close_sockets)
     for table in ROUTE_TABLES:
         table.add_to(app)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
+    """What only a server runs: the chat writer and sweeper, the revocation feed, the gauges."""
+    chat = core.chat
+    metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
+    await chat.start()
+    try:
+        every_s = core.config.auth.revocation_poll_s
+        watching = asyncio.create_task(core.auth.revocations.poll_forever(every_s)) if every_s else None
+        try:
+            yield
+        finally:
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
+    finally:
+        # Sockets are closed by on_shutdown first; queued sends are stored before the
+        # database closes.
+        await chat.stop()
 
 
 async def _chat_gauges(metrics: Metrics, chat: ChatService) -> None:

@@ -1,7 +1,11 @@
-"""The composition root of the services: everything built once from the config.
+"""The composition root: every service built once, in one place, from the config.
 
 `open_core` is used by `build_app` (the server) and by the CLI (which runs the same services
-without HTTP), so a rule lives in one service whichever edge calls it.
+without HTTP), so a rule lives in one service whichever edge calls it. Every collaborator is
+a required constructor argument (issue 9): a service built without a rule it needs is a type
+error, not a silent pass. The one cycle, chat needing the groups' rules to route and groups
+needing chat to post their system messages, is broken by building the rules (`GroupRules`)
+first and the groups service, which changes groups, last.
 """
 
 from __future__ import annotations
@@ -12,31 +16,74 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from .auth.keyring import Keyring
-from .auth.service import AuthService
+from .auth.service import AuthService, RevocationListener
 from .blobs import open_blob_store
+from .chat.audience import Audience
+from .chat.delivery import Sessions
+from .chat.service import ChatService
 from .clock import Clock
 from .config import Config
 from .files.service import FileService
 from .ids import Snowflake
+from .search.service import SearchService
+from .social.avatar import AvatarCache
+from .social.friends import FriendService
+from .social.groups import GroupRules, GroupService
 from .storage import Database, open_database
 from .storage.migrate import check_compatible, migrate
-from .social.directory import GroupDirectory
 from .users.service import UserService
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Core:
+    """Every service, built once. The server starts `chat` (its writer and sweeper); the CLI
+    uses the same graph without starting it."""
+
     config: Config
     clock: Clock
     ids: Snowflake
     db: Database
     keyring: Keyring
+    sessions: Sessions
     auth: AuthService
     users: UserService
-    groups: GroupDirectory
     files: FileService
+    friends: FriendService
+    chat: ChatService
+    groups: GroupService
+    search: SearchService
+    avatars: AvatarCache
+
+
+def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyring: Keyring) -> Core:
+    """Wire the services over an open database, in dependency order; nothing is started."""
+    sessions = Sessions()
+    friends = FriendService(db, config.chat, clock, ids, sessions)
+    group_rules = GroupRules(db, clock)
+    audience = Audience(db, direct=friends, groups=group_rules)
+    files = FileService(db, open_blob_store(config.storage_url), config.files, clock, ids,
+                        keyring.url_signing_key, config.public_url, conversations=audience)
+    auth = AuthService(db, config.auth, keyring, clock, ids,
+                       revocation_listeners=[_closing_sockets(audience, sessions)])
+    users = UserService(db, auth, clock, files=files)
+    chat = ChatService(db, config.chat, clock, ids, sessions, audience, files=files,
+                       presence_listeners=[friends.presence], batch_max=config.database.batch_max)
+    groups = GroupService(db, config.chat, clock, ids, group_rules, chat=chat)
+    return Core(config, clock, ids, db, keyring, sessions, auth, users, files, friends, chat, groups,
+                SearchService(db), AvatarCache())
+
+
+def _closing_sockets(audience: Audience, sessions: Sessions) -> RevocationListener:
+    """On a revocation: forget whether the user is usable (disable, enable) and kick the
+    sockets of the revoked token families, on this node."""
+
+    async def on_revoked(user_id: int, families: list[int], reason: str) -> None:
+        audience.forget_user(user_id)
+        sessions.kick_families(user_id, families, reason)
+
+    return on_revoked
 
 
 def database_for(config: Config) -> Database:
@@ -66,17 +113,12 @@ async def open_core(config: Config, *, clock: Clock | None = None, apply_migrati
             await migrate(db, clock.now_ms())
         else:
             await check_compatible(db)
-        ids = Snowflake(worker_id, clock)
-        auth = AuthService(db, config.auth, keyring, clock, ids)
-        users = UserService(db, auth, clock)
-        files = FileService(db, open_blob_store(config.storage_url), config.files, clock, ids,
-                            keyring.url_signing_key, config.public_url)
-        users.files = files
-        await files.open()
+        core = build_core(config, clock, Snowflake(worker_id, clock), db, keyring)
+        await core.files.open()
         try:
-            yield Core(config, clock, ids, db, keyring, auth, users, GroupDirectory(db), files)
+            yield core
         finally:
-            auth.close()
-            await files.close()
+            core.auth.close()
+            await core.files.close()
     finally:
         await db.close()

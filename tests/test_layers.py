@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -98,3 +99,49 @@ def test_no_module_imports_another_modules_private_names(path: Path) -> None:
             private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
             assert not private, (f"{path.relative_to(ROOT)}:{node.lineno} imports {private} from "
                                  f"{'.' * node.level}{node.module or ''}; make the name public there")
+
+
+# One composition root, wired through constructors (issue 9): a rule a service needs is a
+# required constructor argument, so forgetting it is a type error, not a silent pass.
+COMPOSITION_ROOT = [SERVER / "core.py", SERVER / "app.py"]
+
+
+@functools.cache
+def _protocol_names() -> frozenset[str]:
+    names: set[str] = set()
+    for path in _python_files(SERVER):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(b, ast.Name) and b.id == "Protocol" for b in node.bases):
+                names.add(node.name)
+    return frozenset(names)
+
+
+@pytest.mark.parametrize("path", [p for p in _python_files(SERVER) if not _is_edge(p)],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_service_holds_an_optional_collaborator(path: Path) -> None:
+    # `self.groups: GroupPolicy | None = None`, installed later (or never), was how a chat
+    # service built without the friends service skipped block checks.
+    protocols = _protocol_names()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Attribute)
+                and isinstance(node.annotation, ast.BinOp)):
+            parts = {n.id for n in ast.walk(node.annotation) if isinstance(n, ast.Name)}
+            optional = any(isinstance(n, ast.Constant) and n.value is None for n in ast.walk(node.annotation))
+            assert not (optional and parts & protocols), (
+                f"{path.relative_to(ROOT)}:{node.lineno}: an optional {sorted(parts & protocols)}; "
+                "make it a required constructor argument")
+
+
+@pytest.mark.parametrize("path", COMPOSITION_ROOT, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_composition_root_sets_no_attribute_after_construction(path: Path) -> None:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets = [node.target]
+        for target in targets:
+            assert not isinstance(target, ast.Attribute), (
+                f"{path.relative_to(ROOT)}:{node.lineno} sets {ast.unparse(target)} after construction; "
+                "pass it to the constructor")

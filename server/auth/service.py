@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..clock import Clock
@@ -81,7 +81,9 @@ def check_display_name(name: str) -> str:
 
 class AuthService:
     def __init__(self, db: Database, config: AuthConfig, keyring: Keyring, clock: Clock,
-                 ids: Snowflake) -> None:
+                 ids: Snowflake, revocation_listeners: Sequence[RevocationListener]) -> None:
+        """`revocation_listeners` hear every revocation (logout, a disabled account, a reused
+        refresh token, and those other processes made): they close the sockets it covers."""
         self._db = db
         self._config = config
         self._keyring = keyring
@@ -93,7 +95,7 @@ class AuthService:
         self._codec = TokenCodec(keyring.jwt_key)
         self._ip_limiter = RateLimiter(clock, config.ip_rate_per_min, 60.0)
         self._passwords = PasswordHasher()
-        self.revocation_listeners: list[RevocationListener] = []
+        self.revocation_listeners = tuple(revocation_listeners)
         # Revocations made by other processes, polled by the server (`lucky serve`).
         self.revocations = RevocationFeed(self._tokens, clock, self._announce)
 

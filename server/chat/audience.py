@@ -1,8 +1,9 @@
 """Who may post to and read a conversation, and who receives its messages.
 
-Direct conversations need no lookup beyond the two users (plus the blocks and friendship
-rules a `DirectPolicy` installs); groups are answered by the `GroupPolicy` that the groups
-feature installs. Until one is installed every `g:` id is unknown.
+Direct conversations need no lookup beyond the two users plus the blocks and friendship
+rules of the `DirectPolicy` (the friends service); groups are answered by the `GroupPolicy`
+(the groups' rules). Both are required constructor arguments: an audience without one of
+them is a type error, not a silent pass.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..errors import LuckyError, not_found, validation_failed
-from ..storage import Tx
+from ..storage import Database, Tx
 from ..storage.stores.conversations import ConversationStore
 from ..storage.stores.users import UserStore
 from .model import DIRECT, ConversationRef, Message
@@ -48,13 +49,12 @@ class FilePolicy(Protocol):
 
 
 class Audience:
-    def __init__(self, users: UserStore, conversations: ConversationStore) -> None:
-        self._users = users
-        self._conversations = conversations
+    def __init__(self, db: Database, direct: DirectPolicy, groups: GroupPolicy) -> None:
+        self._users = UserStore(db)
+        self._conversations = ConversationStore(db)
         self._usable: set[int] = set()  # users known to exist and not be disabled
-        self.direct: DirectPolicy | None = None
-        self.groups: GroupPolicy | None = None
-        self.files: FilePolicy | None = None  # media messages: installed by the files feature
+        self.direct = direct
+        self.groups = groups
 
     def forget_user(self, user_id: int) -> None:
         """Call when a user is disabled or enabled."""
@@ -83,7 +83,7 @@ class Audience:
         return ConversationRef.direct(sender_id, to_id)
 
     async def prepare(self, ref: ConversationRef) -> None:
-        if ref.kind != DIRECT and self.groups is not None and ref.group_id is not None:
+        if ref.kind != DIRECT and ref.group_id is not None:
             await self.groups.prepare(ref.group_id)
 
     async def check_read(self, user_id: int, ref: ConversationRef) -> int | None:
@@ -92,7 +92,7 @@ class Audience:
             if user_id not in ref.user_ids:
                 raise not_found("No such conversation.")
             return None
-        if self.groups is None or ref.group_id is None:
+        if ref.group_id is None:
             raise not_found("No such conversation.")
         if not await self.groups.was_member(user_id, ref.group_id):
             raise LuckyError(403, "forbidden", "You are not a member of this group.")
@@ -115,21 +115,20 @@ class Audience:
                     raise validation_failed("body.mentions", "only members of the conversation can be mentioned")
             if body.get("mention_all"):
                 raise validation_failed("body.mention_all", "only in groups")
-            if self.direct is not None:
-                await self.direct.check_direct(user_id, peer)
+            await self.direct.check_direct(user_id, peer)
             return
-        if self.groups is None or ref.group_id is None:
+        if ref.group_id is None:
             raise not_found("No such group.")
         await self.groups.check_post(user_id, ref.group_id, kind, body)
 
     async def can_moderate(self, user_id: int, ref: ConversationRef) -> bool:
-        if ref.kind == DIRECT or self.groups is None or ref.group_id is None:
+        if ref.kind == DIRECT or ref.group_id is None:
             return False
         return await self.groups.can_moderate(user_id, ref.group_id)
 
     def members(self, ref: ConversationRef) -> Sequence[int]:
         if ref.kind == DIRECT:
             return ref.user_ids
-        if self.groups is None or ref.group_id is None:
+        if ref.group_id is None:
             return ()
         return self.groups.members(ref.group_id)

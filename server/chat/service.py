@@ -27,7 +27,7 @@ from ..search.segment import index_text
 from ..storage.stores.messages import MessageStore
 from ..storage.stores.search import SearchStore
 from ..storage.stores.users import UserRecord, UserStore
-from .audience import Audience
+from .audience import Audience, FilePolicy
 from .delivery import Session, Sessions, Transport
 from .kinds import MEDIA_KINDS, check_body
 from .model import DIRECT, ConversationRef, Message, message_frame
@@ -69,9 +69,15 @@ class ConversationView:
         return self.membership.mention_seq > self.membership.read_seq
 
 
+PresenceListener = Callable[[int, bool], Awaitable[None]]  # (user id, online)
+
+
 class ChatService:
     def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, sessions: Sessions,
-                 batch_max: int = 256) -> None:
+                 audience: Audience, files: FilePolicy, presence_listeners: Sequence[PresenceListener],
+                 batch_max: int) -> None:
+        """`audience` answers who may read, post and receive; `files` who may attach a file
+        (media messages); `presence_listeners` hear a user's first device come and last go."""
         self._db = db
         self._config = config
         self._clock = clock
@@ -80,12 +86,12 @@ class ChatService:
         self._conversations = ConversationStore(db)
         self._search = SearchStore(db)
         self.sessions = sessions
-        self.audience = Audience(self._users, self._conversations)
-        self.writer = SendWriter(db, ids, clock, batch_max)
-        self.writer.on_committed = self.dispatch
+        self.audience = audience
+        self._files = files
+        self.writer = SendWriter(db, ids, clock, batch_max, on_committed=self.dispatch)
         self._ids = ids
         self._sweeper: asyncio.Task[None] | None = None
-        self.presence_listeners: list[Callable[[int, bool], Awaitable[None]]] = []
+        self.presence_listeners = tuple(presence_listeners)
         self.messages_delivered = 0
         self.resent = 0
 
@@ -175,7 +181,7 @@ class ChatService:
         await self.audience.check_post(sender_id, ref, request.kind, body)
         if request.reply_to is not None:
             await self._check_reply(ref, request.reply_to)
-        files = self.audience.files if request.kind in MEDIA_KINDS else None
+        files = self._files if request.kind in MEDIA_KINDS else None
         if files is not None:
             # The file must be one the sender can read; storing the message then lets the
             # conversation's members read it too (the reference is written with the message).

@@ -64,7 +64,10 @@ def message_from_row(row: MessageRow) -> Message:
 
 
 class SendWriter:
-    def __init__(self, db: Database, ids: Snowflake, clock: Clock, batch_max: int = 256) -> None:
+    def __init__(self, db: Database, ids: Snowflake, clock: Clock, batch_max: int,
+                 on_committed: Callable[[list[tuple[Message, PendingSend]]], list[int]]) -> None:
+        """`on_committed` pushes each stored batch (in order) and returns the message ids it
+        dispatched, whose outbox rows are then deleted with the next batch."""
         self._db = db
         self._ids = ids
         self._clock = clock
@@ -77,7 +80,7 @@ class SendWriter:
         self._closing = False
         self._known_conversations: set[str] = set()
         self._dispatched: list[int] = []  # outbox rows to delete with the next batch
-        self.on_committed: Callable[[list[tuple[Message, PendingSend]]], list[int]] = lambda stored: []
+        self.on_committed = on_committed
         self.batches = 0
         self.messages_stored = 0
 

@@ -43,7 +43,9 @@ class ConversationReaders(Protocol):
 
 class FileService:
     def __init__(self, db: Database, blobs: BlobStore, config: FilesConfig, clock: Clock, ids: Snowflake,
-                 url_signing_key: bytes, public_url: str) -> None:
+                 url_signing_key: bytes, public_url: str, conversations: ConversationReaders) -> None:
+        """`conversations` answers who may read a conversation: the readers of a conversation
+        holding a message that references a file may read the file."""
         self._db = db
         self.blobs = blobs
         self.config = config
@@ -52,7 +54,7 @@ class FileService:
         self.store = FileStore(db)
         self.signer = UrlSigner(url_signing_key, config.url_ttl_s)
         self.public_url = public_url
-        self.conversations: ConversationReaders | None = None
+        self.conversations = conversations
         # Pillow work: at most two decodes at once, so that a burst of photos cannot take
         # all the memory or all the default executor's threads.
         self._images = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="images")
@@ -228,8 +230,6 @@ class FileService:
         message that references the file (a former group member: up to when they left)."""
         if file.owner_id == user_id or file.shared:
             return True
-        if self.conversations is None:
-            return False
         for conversation_id, seq in await self.store.refs(file.id):
             try:
                 bound = await self.conversations.check_read(user_id, ConversationRef.parse(conversation_id))

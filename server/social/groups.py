@@ -2,8 +2,10 @@
 
 Every change is stored together with a `system` message in the group's conversation (the
 message's effect runs in the same transaction), so offline members learn it by `sync`.
-Also the `GroupPolicy` of chat: who may post and who receives, answered from a per-group
-cache that is reloaded after each change.
+The `GroupPolicy` of chat (who may post and who receives, answered from a per-group cache
+that is reloaded after each change) is `GroupRules`, built first; `GroupService` makes the
+changes, posting their system messages through the chat service (`SystemPoster`). So chat
+needs only the rules and groups need chat: no cycle, every collaborator a constructor argument.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from ..chat.model import ConversationRef, Message
-from ..chat.service import ChatService
 from ..clock import Clock
 from ..config import ChatConfig
 from ..errors import LuckyError, conflict, forbidden, not_found, validation_failed
@@ -22,7 +23,7 @@ from ..ids import Snowflake, parse_id
 from ..storage import Database, Tx
 from ..storage.stores.conversations import ConversationStore
 from ..storage.stores.groups import GroupRow, GroupStore, JoinRequestRow, MemberRow
-from ..storage.stores.users import UserStore
+from ..storage.stores.users import UserRecord, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -71,21 +72,25 @@ def _check_name(name: str) -> str:
     return name
 
 
-class GroupService:
-    def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, chat: ChatService) -> None:
-        self._db = db
-        self._config = config
+class SystemPoster(Protocol):
+    """What groups need of chat: storing a `system` message with its effect (`ChatService`)."""
+
+    async def post_system(self, actor_id: int, ref: ConversationRef, body: dict[str, Any], *,
+                          effect: Any = None, also_notify: Sequence[int] = (),
+                          on_dispatched: Callable[[Message], None] | None = None) -> Message:
+        """Store the message (and its effect, atomically); return it once durable."""
+
+
+class GroupRules:
+    """The groups' cache and the `GroupPolicy` of chat; built before chat, needs no chat."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._clock = clock
-        self._ids = ids
-        self._chat = chat
         self._store = GroupStore(db)
-        self._users = UserStore(db)
-        self._conversations = ConversationStore(db)
         self._states: dict[int, GroupState] = {}
         # Bumped whenever a committed change is applied to the cache, so that a reload that
         # read the database before that commit is not installed over it.
         self._versions: dict[int, int] = {}
-        self.on_membership_change: list[Any] = []  # callables(group_id), e.g. the avatar cache
 
     # --- cache -------------------------------------------------------------------------------
 
@@ -103,12 +108,12 @@ class GroupService:
         self._states[group_id] = state
         return state
 
-    def _applies(self, group_id: int, change: Callable[[GroupState], GroupState]) -> Callable[[Message], None]:
+    def applies(self, group_id: int, change: Callable[[GroupState], GroupState]) -> Callable[[Message], None]:
         """A hook for `post_system`: applies the change to the cache when its message is pushed.
 
         Fan-out reads the cache, so a change must take effect exactly at its message's seq: the
         messages stored after a removal, even in the same batch, must not reach the removed
-        member, and those after an addition must reach the new one. The reload in `_changed`
+        member, and those after an addition must reach the new one. The `reload` after the change
         then replaces this state with the database's.
         """
 
@@ -123,11 +128,9 @@ class GroupService:
     async def state(self, group_id: int) -> GroupState:
         return self._states.get(group_id) or await self._load(group_id)
 
-    async def _changed(self, group_id: int) -> GroupState:
-        state = await self._load(group_id)
-        for listener in self.on_membership_change:
-            listener(group_id)
-        return state
+    async def reload(self, group_id: int) -> GroupState:
+        """Read the group again after a change, replacing what `applies` installed."""
+        return await self._load(group_id)
 
     # --- GroupPolicy (used by chat) ----------------------------------------------------------------
 
@@ -168,6 +171,34 @@ class GroupService:
                     raise validation_failed("body.mentions", "only members of the group can be mentioned")
             if body.get("mention_all") and member.role == MEMBER:
                 raise forbidden("Only the owner and admins may mention everyone.")
+
+
+class GroupService:
+    """Creating and changing groups; reading them (members, the CLI's operator views)."""
+
+    def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, rules: GroupRules,
+                 chat: SystemPoster) -> None:
+        self._db = db
+        self._config = config
+        self._clock = clock
+        self._ids = ids
+        self._rules = rules
+        self._chat = chat
+        self._store = GroupStore(db)
+        self._users = UserStore(db)
+        self._conversations = ConversationStore(db)
+
+    async def state(self, group_id: int) -> GroupState:
+        return await self._rules.state(group_id)
+
+    async def was_member(self, user_id: int, group_id: int) -> bool:
+        return await self._rules.was_member(user_id, group_id)
+
+    def _applies(self, group_id: int, change: Callable[[GroupState], GroupState]) -> Callable[[Message], None]:
+        return self._rules.applies(group_id, change)
+
+    async def _changed(self, group_id: int) -> GroupState:
+        return await self._rules.reload(group_id)
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -458,5 +489,21 @@ class GroupService:
                          target_ids=[str(target_id)])
         return (await self._changed(group_id)).group
 
+    # --- operators' views (the CLI: `lucky group list|show`) ----------------------------------------
+
     async def all_groups(self, before_id: int, limit: int) -> list[GroupRow]:
+        """Groups, newest first, with ids below `before_id` (dismissed ones included)."""
         return await self._store.all_groups(before_id, limit)
+
+    async def describe(self, group_id: int) -> tuple[GroupRow, list[tuple[MemberRow, UserRecord]]]:
+        """A group and its active members with their accounts, read from the database."""
+        group = await self._store.group(group_id)
+        if group is None:
+            raise not_found(f"No group has id {group_id}.")
+        members = await self._store.members(group_id)
+        users = await self._users.by_ids([m.user_id for m in members])
+        return group, [(m, users[m.user_id]) for m in members if m.user_id in users]
+
+    async def usernames(self, user_ids: list[int]) -> dict[int, str]:
+        users = await self._users.by_ids(user_ids)
+        return {uid: u.username for uid, u in users.items()}

@@ -45,11 +45,11 @@ class AvatarFiles(Protocol):
 
 
 class UserService:
-    def __init__(self, db: Database, auth: AuthService, clock: Clock) -> None:
+    def __init__(self, db: Database, auth: AuthService, clock: Clock, files: AvatarFiles) -> None:
         self._users = UserStore(db)
         self._auth = auth
         self._clock = clock
-        self.files: AvatarFiles | None = None  # installed by open_core
+        self.files = files
 
     async def get(self, user_id: int) -> UserRecord:
         user = await self._users.by_id(user_id)
@@ -98,8 +98,6 @@ class UserService:
         avatar = user.avatar_file_id
         if avatar_given:
             if avatar_file_id is not None and avatar_file_id != user.avatar_file_id:
-                if self.files is None:
-                    raise not_found("No file has that id; upload it first with POST /api/v1/files.")
                 await self.files.use_as_user_avatar(user_id, avatar_file_id)
             avatar = avatar_file_id
         if password is not None:
