@@ -25,7 +25,7 @@ from .social.group_routes import routes as group_routes
 from .social.routes import routes as friend_routes
 from .users.routes import routes as user_routes
 from .web.connections import body_deadline, handler_args
-from .web.middleware import error_middleware
+from .web.middleware import auth_middleware, error_middleware
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,10 @@ MAX_JSON_BODY = 1024 * 1024
 
 
 def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: bool = True) -> web.Application:
+    # error_middleware outermost: it renders auth_middleware's 401 like any other error.
     # body_deadline and handler_args (the head's timeout, a log without request bytes):
     # what a slow or malformed client may cost (web/connections.py).
-    app = web.Application(middlewares=[error_middleware, body_deadline(config.server.body_timeout_s)],
+    app = web.Application(middlewares=[error_middleware, body_deadline(config.server.body_timeout_s), auth_middleware],
                           client_max_size=MAX_JSON_BODY, handler_args=handler_args(config.server))
     metrics = Metrics()
     app[METRICS] = metrics

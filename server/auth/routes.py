@@ -11,7 +11,7 @@ from ..errors import validation_failed
 from ..keys import CORE
 from ..web.bodies import json_response, parse_body
 from ..web.routing import RouteTable
-from ..web.session import claims_of, client_ip, user_json
+from ..web.session import caller, client_ip, user_json
 from .service import MAX_DEVICE_FIELD, Device, TokenSet, has_control_chars
 
 routes = RouteTable("auth")
@@ -99,6 +99,6 @@ async def refresh(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/auth/logout", "Sign this device out", responses={204: "signed out"})
 async def logout(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     await request.app[CORE].auth.logout(claims)
     return web.Response(status=204)

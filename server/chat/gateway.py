@@ -24,7 +24,7 @@ from ..ids import parse_id
 from ..keys import CHAT, CORE, METRICS
 from ..ratelimit import TokenBucket
 from ..web.routing import RouteTable
-from ..web.session import bearer_token, client_ip
+from ..web.session import caller, client_ip
 from .delivery import Session
 from .frames import (Ack, Auth, BadFrame, ClientFrame, Edit, Ping, Read, Recall, Send, Sync, Typing, error_frame,
                      parse_frame, reply_frame, sent_frame)
@@ -303,7 +303,9 @@ def _message_id(value: Any) -> int:
     return parsed
 
 
-@routes.get("/ws", "The WebSocket: authenticate with a bearer token or ?token=", auth=True,
+# auth_middleware authenticates the upgrade before this handler runs; `query_token` lets it
+# take `?token=` as well as the header (browsers cannot set headers on a WebSocket).
+@routes.get("/ws", "The WebSocket: authenticate with a bearer token or ?token=", auth=True, query_token=True,
             query={"token": "an access token, for clients that cannot send headers"},
             responses={101: "switching protocols", 401: "missing, expired or revoked token"})
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -311,7 +313,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     config = core.config.chat
     if not _origin_allowed(request, core.config.server.allowed_origins):
         raise forbidden("This Origin may not open a WebSocket here; add it to server.allowed_origins.")
-    claims = await core.auth.authenticate(bearer_token(request) or request.query.get("token"))
+    claims = caller(request)
     chat = request.app[CHAT]
     ip = client_ip(request)
     # Counted before the upgrade, so a socket over a cap costs no upgrade and no session.

@@ -13,7 +13,7 @@ from ..social.group_routes import group_json
 from .model import GROUP, ConversationRef
 from ..web.bodies import json_response, list_body, parse_body, query_limit
 from ..web.routing import RouteTable
-from ..web.session import claims_of, user_json
+from ..web.session import caller, user_json
 from .service import ConversationView, SendRequest
 
 routes = RouteTable("conversations")
@@ -68,7 +68,7 @@ def _query_seq(request: web.Request, name: str) -> int | None:
 @routes.get("/api/v1/conversations", "My conversations, newest activity first",
             query={"limit": "1 to 200, default 50", "cursor": "from next_cursor"})
 async def list_conversations(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     views, cursor = await request.app[CHAT].conversations(claims.user_id, request.query.get("cursor"),
                                                           query_limit(request))
     return json_response(list_body([await _view_json(request, v) for v in views], cursor))
@@ -78,7 +78,7 @@ async def list_conversations(request: web.Request) -> web.Response:
             query={"before_seq": "the messages just before this seq", "after_seq": "the messages after this seq",
                    "limit": "1 to 200, default 50"})
 async def history(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     messages, has_more = await request.app[CHAT].history(
         claims.user_id, request.match_info["cid"], _query_seq(request, "before_seq"),
         _query_seq(request, "after_seq"), query_limit(request))
@@ -88,7 +88,7 @@ async def history(request: web.Request) -> web.Response:
 @routes.post("/api/v1/conversations/{cid}/messages", "Send a message (same guarantees as WebSocket send)",
              body=MessageBody, responses={201: "the stored message", 200: "the original, for a repeated client_msg_id"})
 async def post_message(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, MessageBody)
     message, created = await request.app[CHAT].send(claims.user_id, SendRequest(
         client_msg_id=body.client_msg_id, kind=body.kind, body=body.body,
@@ -99,7 +99,7 @@ async def post_message(request: web.Request) -> web.Response:
 @routes.post("/api/v1/conversations/{cid}/read", "Mark messages read up to a seq", body=ReadBody,
              responses={204: "read cursor moved"})
 async def mark_read(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, ReadBody)
     await request.app[CHAT].read(claims.user_id, request.match_info["cid"], body.seq)
     return web.Response(status=204)
@@ -107,7 +107,7 @@ async def mark_read(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/conversations/{cid}", "Mute or pin a conversation", body=FlagsBody)
 async def patch_conversation(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, FlagsBody)
     m = await request.app[CHAT].set_flags(claims.user_id, request.match_info["cid"], body.muted, body.pinned)
     return json_response({"conversation_id": m.conversation_id, "muted": m.muted, "pinned": m.pinned,

@@ -18,7 +18,7 @@ from ..keys import CORE
 from ..storage.stores.files import FileRow
 from ..web.bodies import json_response, parse_body, path_id
 from ..web.routing import RouteTable
-from ..web.session import bearer_token, claims_of
+from ..web.session import bearer_token, caller, claims_of
 from .model import BUFFER, parse_content_md5
 from .naming import content_disposition
 from .ranges import RangeNotSatisfiable, etag_matches, parse_range
@@ -61,7 +61,7 @@ async def _read_stream(read: BodyPartReader | web.Request) -> AsyncIterator[byte
              responses={201: "the file", 413: "over files.max_single_mb or the quota",
                         415: "not multipart/form-data", 422: "no `file` field, or a corrupt image"})
 async def upload_file(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     if not request.content_type.startswith("multipart/form-data"):
         raise LuckyError(415, "unsupported_media_type", "Send the file as multipart/form-data, in a field named `file`.")
     files = _files(request)
@@ -88,7 +88,7 @@ async def upload_file(request: web.Request) -> web.Response:
 @routes.post("/api/v1/uploads", "Start a chunked upload (with an instant-upload challenge when the content is known)",
              body=OpenUpload, responses={201: "the upload", 413: "over files.max_upload_mb or the quota"})
 async def open_upload(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, OpenUpload)
     view = await _files(request).uploads.open(claims.user_id, body.name, body.size, body.md5, body.mime,
                                               body.chunk_size)
@@ -97,7 +97,7 @@ async def open_upload(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/uploads/{upload_id}", "Which chunks of an upload arrived (for resuming)")
 async def upload_status(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     view = await _files(request).uploads.status(claims.user_id, path_id(request, "upload_id"))
     return json_response(view.to_json())
 
@@ -106,7 +106,7 @@ async def upload_status(request: web.Request) -> web.Response:
             content_type="application/octet-stream",
             responses={200: "the upload", 409: "already completed", 422: "bad index, length or Content-MD5"})
 async def put_chunk(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     upload_id = path_id(request, "upload_id")
     raw_index = request.match_info["index"]
     if not (raw_index.isascii() and raw_index.isdigit()) or len(raw_index) > 9:
@@ -121,7 +121,7 @@ async def put_chunk(request: web.Request) -> web.Response:
              body=Complete, responses={201: "the file", 200: "the file, completed before",
                                        409: "chunks missing (details.missing)", 422: "checksum_mismatch"})
 async def complete_upload(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, Complete)
     files = _files(request)
     file, created = await files.uploads.complete(claims.user_id, path_id(request, "upload_id"), body.proof)
@@ -130,7 +130,7 @@ async def complete_upload(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/files/{file_id}", "A file's description (with fresh signed URLs)")
 async def get_file(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     files = _files(request)
     return json_response(files.file_json(await files.readable(claims.user_id, path_id(request, "file_id"))))
 

@@ -10,7 +10,7 @@ from ..chat.model import ConversationRef
 from ..keys import SEARCH
 from ..web.bodies import json_response, list_body, query_limit
 from ..web.routing import RouteTable
-from ..web.session import claims_of
+from ..web.session import caller
 
 routes = RouteTable("search")
 
@@ -19,7 +19,7 @@ routes = RouteTable("search")
             query={"q": "words or characters to find (Chinese included)", "conversation_id": "only this one",
                    "limit": "1 to 200", "cursor": "from next_cursor"})
 async def search_messages(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     cid = request.query.get("conversation_id")
     if cid is not None:
         ConversationRef.parse(cid)

@@ -16,7 +16,7 @@ from ..storage.stores.users import UserStore
 from ..files.routes import thumbnail_response
 from ..web.bodies import json_response, list_body, parse_body, path_id, query_limit, wire_id
 from ..web.routing import RouteTable
-from ..web.session import claims_of, user_json
+from ..web.session import caller, user_json
 
 routes = RouteTable("groups")
 
@@ -80,7 +80,7 @@ def _target(request: web.Request) -> int:
 @routes.post("/api/v1/groups", "Create a group with initial members", body=CreateGroup,
              responses={201: "the group"})
 async def create_group(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, CreateGroup)
     avatar: int | None = None
     if body.avatar_file_id is not None:
@@ -94,20 +94,19 @@ async def create_group(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/groups", "My groups")
 async def my_groups(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     groups = await request.app[GROUPS].mine(claims.user_id)
     return json_response(list_body([group_json(request, g) for g in groups], None))
 
 
 @routes.get("/api/v1/groups/{group_id}", "One group")
 async def get_group(request: web.Request) -> web.Response:
-    await claims_of(request)
     return json_response(group_json(request, await request.app[GROUPS].get(path_id(request, "group_id"))))
 
 
 @routes.patch("/api/v1/groups/{group_id}", "Rename, announce, set the join policy, mute all", body=PatchGroup)
 async def patch_group(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, PatchGroup)
     group = await request.app[GROUPS].update(claims.user_id, path_id(request, "group_id"), name=body.name,
                                              announcement=body.announcement, join_policy=body.join_policy,
@@ -117,21 +116,21 @@ async def patch_group(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/groups/{group_id}", "Dismiss a group (owner)", responses={204: "dismissed"})
 async def dismiss(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     await request.app[GROUPS].dismiss(claims.user_id, path_id(request, "group_id"))
     return web.Response(status=204)
 
 
 @routes.get("/api/v1/groups/{group_id}/members", "A group's members (members only)")
 async def list_members(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     members = await request.app[GROUPS].member_list(claims.user_id, path_id(request, "group_id"))
     return json_response(list_body(await members_json(request, members), None))
 
 
 @routes.post("/api/v1/groups/{group_id}/members", "Add members", body=UserIds, responses={201: "the new members"})
 async def invite(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, UserIds)
     added = await request.app[GROUPS].invite(claims.user_id, path_id(request, "group_id"), body.user_ids)
     return json_response(list_body(await members_json(request, added), None), status=201)
@@ -140,7 +139,7 @@ async def invite(request: web.Request) -> web.Response:
 @routes.post("/api/v1/groups/{group_id}/join", "Join (open), or ask to (approval)", body=JoinBody,
              responses={200: "the member", 202: "the join request", 403: "invite only"})
 async def join(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, JoinBody)
     kind, row = await request.app[GROUPS].join(claims.user_id, path_id(request, "group_id"), body.message)
     if isinstance(row, MemberRow):
@@ -151,14 +150,14 @@ async def join(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/groups/{group_id}/members/{user_id}", "Remove a member, or leave (your own id)",
                responses={204: "done"})
 async def remove_member(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     await request.app[GROUPS].remove(claims.user_id, path_id(request, "group_id"), _target(request))
     return web.Response(status=204)
 
 
 @routes.patch("/api/v1/groups/{group_id}/members/{user_id}", "Change a member's role or mute them", body=PatchMember)
 async def patch_member(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, PatchMember)
     mute_given = body.muted_until is not msgspec.UNSET
     member = await request.app[GROUPS].set_member(
@@ -169,7 +168,7 @@ async def patch_member(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/groups/{group_id}/transfer", "Make another member the owner", body=Transfer)
 async def transfer(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, Transfer)
     target = parse_id(body.user_id)
     if target is None:
@@ -180,7 +179,6 @@ async def transfer(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/groups/{group_id}/avatar", "The group's avatar (PNG)", content_type="image/png")
 async def avatar(request: web.Request) -> web.Response:
-    await claims_of(request)
     service = request.app[GROUPS]
     group_id = path_id(request, "group_id")
     state = await service.state(group_id)
@@ -199,7 +197,7 @@ async def avatar(request: web.Request) -> web.Response:
 @routes.get("/api/v1/groups/{group_id}/requests", "Pending join requests (admins)",
             query={"limit": "1 to 200"})
 async def join_requests(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     limit = query_limit(request)
     rows = await request.app[GROUPS].join_requests(claims.user_id, path_id(request, "group_id"), MAX_ID, limit)
     return json_response(list_body([await join_request_json(request, r) for r in rows], None))
@@ -207,7 +205,7 @@ async def join_requests(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/groups/{group_id}/requests/{request_id}/accept", "Accept a join request")
 async def accept_request(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     row = await request.app[GROUPS].answer_request(claims.user_id, path_id(request, "group_id"),
                                                    path_id(request, "request_id"), True)
     return json_response(await join_request_json(request, row))
@@ -215,7 +213,7 @@ async def accept_request(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/groups/{group_id}/requests/{request_id}/reject", "Reject a join request")
 async def reject_request(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     row = await request.app[GROUPS].answer_request(claims.user_id, path_id(request, "group_id"),
                                                    path_id(request, "request_id"), False)
     return json_response(await join_request_json(request, row))

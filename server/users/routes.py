@@ -9,7 +9,7 @@ from ..errors import validation_failed
 from ..keys import CORE
 from ..web.bodies import json_response, list_body, parse_body, path_id, query_limit, wire_id
 from ..web.routing import RouteTable
-from ..web.session import claims_of, user_json
+from ..web.session import caller, user_json
 
 routes = RouteTable("users")
 
@@ -26,14 +26,14 @@ class MePatch(msgspec.Struct):
 
 @routes.get("/api/v1/me", "The signed-in user")
 async def get_me(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     user = await request.app[CORE].users.get(claims.user_id)
     return json_response(user_json(request, user))
 
 
 @routes.patch("/api/v1/me", "Edit the signed-in user's profile or password", body=MePatch)
 async def patch_me(request: web.Request) -> web.Response:
-    claims = await claims_of(request)
+    claims = caller(request)
     body = await parse_body(request, MePatch)
     avatar_given = body.avatar_file_id is not msgspec.UNSET
     avatar: int | None = None
@@ -55,7 +55,6 @@ async def patch_me(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/users/{user_id}", "One user by id")
 async def get_user(request: web.Request) -> web.Response:
-    await claims_of(request)
     user = await request.app[CORE].users.get(path_id(request, "user_id"))
     return json_response(user_json(request, user))
 
@@ -64,7 +63,6 @@ async def get_user(request: web.Request) -> web.Response:
             query={"q": "username prefix (case-insensitive)", "limit": "1 to 200, default 50",
                    "cursor": "from next_cursor"})
 async def search_users(request: web.Request) -> web.Response:
-    await claims_of(request)
     limit = query_limit(request)
     page = await request.app[CORE].users.search(request.query.get("q", ""), request.query.get("cursor"), limit)
     return json_response(list_body([user_json(request, u) for u in page.items], page.next_cursor))

@@ -1,4 +1,5 @@
-"""The one place where errors become the contract's JSON, and where requests are measured."""
+"""The one place where errors become the contract's JSON, where requests are measured, and
+where the caller is authenticated (`auth_middleware`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from aiohttp.typedefs import Handler
 from ..errors import LuckyError
 from ..keys import METRICS
 from .bodies import json_response
+from .routing import spec_of
+from .session import claims_of
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +78,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             route = _route_label(request)
             metrics.http_requests.labels(request.method, route, str(status)).inc()
             metrics.http_seconds.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate before the handler of every route whose `RouteSpec` says `auth=True`.
+
+    So a 401 never depends on a handler remembering to ask: handlers read the verified claims
+    with `session.caller`. A matched route without a spec is treated as `auth=True` (a route
+    is public only by saying so). Unmatched paths (404, 405) pass through to their error.
+    Runs inside `error_middleware`, which renders the 401 and counts it.
+    """
+    if request.match_info.http_exception is None:
+        spec = spec_of(request.match_info.handler)
+        if spec is None or spec.auth:
+            await claims_of(request, query_token=spec is not None and spec.query_token)
+    return await handler(request)

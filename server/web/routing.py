@@ -22,7 +22,10 @@ class RouteSpec:
     path: str
     summary: str
     tag: str
-    auth: bool = True
+    auth: bool = True  # the middleware answers 401 before the handler runs without a live token
+    # The token may also come as `?token=`: only the WebSocket upgrade, since browsers cannot
+    # set headers on it (PROTOCOL.md, "WebSocket").
+    query_token: bool = False
     body: type | None = None
     query: dict[str, str] = field(default_factory=dict)  # name -> description
     responses: dict[int, str] = field(default_factory=dict)
