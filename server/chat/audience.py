@@ -39,6 +39,9 @@ class GroupPolicy(Protocol):
     async def can_moderate(self, user_id: int, group_id: int) -> bool:
         """Whether the user is the group's owner or an admin (recalls any message)."""
 
+    async def check_active(self, user_id: int, group_id: int) -> None:
+        """Raise LuckyError (403) unless the user is a current member of a group not dismissed."""
+
 
 class FilePolicy(Protocol):
     async def check_attach(self, user_id: int, file_id: int) -> None:
@@ -100,9 +103,19 @@ class Audience:
         return membership.until_seq if membership is not None else None
 
     async def check_active(self, user_id: int, ref: ConversationRef) -> None:
-        """403 unless the user is a current member (for typing and the like)."""
-        if await self.check_read(user_id, ref) is not None:
-            raise LuckyError(403, "forbidden", "You are no longer a member of this conversation.")
+        """Raise unless the user may act on the conversation now (`send`, `edit`, `recall`,
+        `read`, `typing`).
+
+        Only current members act (PROTOCOL.md, "Limits on every input"): a former member of
+        a group, and anyone once the group is dismissed, get 403; their past messages stay as
+        they are and stay readable (`check_read`). An outsider of a direct conversation: 404.
+        """
+        if ref.kind == DIRECT:
+            await self.check_read(user_id, ref)
+            return
+        if ref.group_id is None:
+            raise not_found("No such conversation.")
+        await self.groups.check_active(user_id, ref.group_id)
 
     async def check_post(self, user_id: int, ref: ConversationRef, kind: str, body: dict[str, Any]) -> None:
         if ref.kind == DIRECT:

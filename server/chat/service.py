@@ -377,6 +377,8 @@ class ChatService:
     # --- read receipts, typing, flags ---------------------------------------------------------
 
     async def read(self, user_id: int, conversation_id: str, seq: int, origin: Session | None = None) -> None:
+        """Move the user's read cursor and tell the other members; current members only."""
+        await self.audience.check_active(user_id, ConversationRef.parse(conversation_id))
         membership = await self.conversation(user_id, conversation_id)
         if seq < 0 or seq > membership.visible_seq:
             raise validation_failed("seq", f"0 to {membership.visible_seq}, the last seq you can read")
@@ -416,6 +418,9 @@ class ChatService:
             raise not_found("No such message.") from None
         if bound is not None and row.seq > bound:
             raise not_found("No such message.")
+        # Seen, but only current members act on it: a former member's old messages stay as
+        # they are, and nothing changes in a dismissed group.
+        await self.audience.check_active(user_id, ref)
         return message_from_row(row), ref
 
     async def recall(self, user_id: int, message_id: int) -> Message:

@@ -154,13 +154,23 @@ class GroupRules:
         state = await self.state(group_id)
         return state.role(user_id) in (OWNER, ADMIN)
 
-    async def check_post(self, user_id: int, group_id: int, kind: str, body: dict[str, Any]) -> None:
-        state = await self.state(group_id)
-        member = state.members.get(user_id)
+    @staticmethod
+    def _active_member(state: GroupState, user_id: int) -> MemberRow:
+        """The rule of who acts on a group's conversation (send, edit, recall, read, typing):
+        a current member of a group not dismissed. Former members keep reading, not acting."""
         if state.group.dismissed:
-            raise forbidden("This group was dismissed; it takes no new messages.")
+            raise forbidden("This group was dismissed; nothing in its conversation changes any more.")
+        member = state.members.get(user_id)
         if member is None:
             raise forbidden("You are not a member of this group.")
+        return member
+
+    async def check_active(self, user_id: int, group_id: int) -> None:
+        self._active_member(await self.state(group_id), user_id)
+
+    async def check_post(self, user_id: int, group_id: int, kind: str, body: dict[str, Any]) -> None:
+        state = await self.state(group_id)
+        member = self._active_member(state, user_id)
         if member.muted_until is not None and member.muted_until > self._clock.now_ms():
             raise forbidden("You are muted in this group for now.")
         if state.group.muted_all and member.role == MEMBER:

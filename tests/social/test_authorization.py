@@ -199,7 +199,8 @@ LIVE: dict[str, tuple[Action, dict[str, int], dict[str, Any]]] = {
     "read history": row(http("GET", "/api/v1/conversations/{cid}/messages"), 200, 200, 200, 200, 200, 403),
     "send": row(SEND, 201, 201, 201, 403, 403, 403),
     "send (muted all)": row(SEND, 201, 201, 403, 403, 403, 403, muted_all=True),
-    "mark read": row(http("POST", "/api/v1/conversations/{cid}/read", {"seq": 1}), 204, 204, 204, 204, 204, 403),
+    # Only current members act on a conversation (PROTOCOL.md, "Limits on every input").
+    "mark read": row(http("POST", "/api/v1/conversations/{cid}/read", {"seq": 1}), 204, 204, 204, 403, 403, 403),
     # A plain member is not told about a message it may not recall as forbidden; an outsider
     # cannot see the message at all, so for it there is no such message.
     "recall another's message": row(recall, 200, 200, 403, 403, 403, 404),
@@ -223,6 +224,9 @@ DISMISSED: dict[str, tuple[Action, dict[str, int], dict[str, Any]]] = {
     "dismiss again": row(http("DELETE", "{base}"), 403, 403, 403, 403, 403, 403),
     "read history": row(http("GET", "/api/v1/conversations/{cid}/messages"), 200, 200, 200, 200, 200, 403),
     "send": row(SEND, 403, 403, 403, 403, 403, 403),
+    # Nobody acts on a dismissed group's conversation, its moderators included.
+    "mark read": row(http("POST", "/api/v1/conversations/{cid}/read", {"seq": 1}), 403, 403, 403, 403, 403, 403),
+    "recall another's message": row(recall, 403, 403, 403, 403, 403, 404),
 }
 
 
