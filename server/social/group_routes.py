@@ -121,11 +121,14 @@ async def dismiss(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.get("/api/v1/groups/{group_id}/members", "A group's members (members only)")
+@routes.get("/api/v1/groups/{group_id}/members", "A group's members (members only), paged",
+            query={"limit": "1 to 200 (default 50)", "cursor": "from the previous page's next_cursor"})
 async def list_members(request: web.Request) -> web.Response:
     claims = caller(request)
-    members = await request.app[GROUPS].member_list(claims.user_id, path_id(request, "group_id"))
-    return json_response(list_body(await members_json(request, members), None))
+    limit = query_limit(request)
+    members, next_cursor = await request.app[GROUPS].member_list(
+        claims.user_id, path_id(request, "group_id"), request.query.get("cursor"), limit)
+    return json_response(list_body(await members_json(request, members), next_cursor))
 
 
 @routes.post("/api/v1/groups/{group_id}/members", "Add members", body=UserIds, responses={201: "the new members"})

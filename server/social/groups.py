@@ -10,11 +10,13 @@ needs only the rules and groups need chat: no cycle, every collaborator a constr
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from .. import cursors
 from ..chat.model import ConversationRef, Message
 from ..clock import Clock
 from ..config import ChatConfig
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 OWNER, ADMIN, MEMBER = "owner", "admin", "member"
 JOIN_POLICIES = ("open", "approval", "invite_only")
 MAX_NAME, MAX_ANNOUNCEMENT = 64, 2000
+MEMBERS_CURSOR = "group_members"  # the tag of the member list's cursors (server/cursors.py)
 _RANK = {OWNER: 2, ADMIN: 1, MEMBER: 0}
 
 
@@ -218,11 +221,21 @@ class GroupService:
     async def mine(self, user_id: int) -> list[GroupRow]:
         return await self._store.groups_of(user_id)
 
-    async def member_list(self, user_id: int, group_id: int) -> list[MemberRow]:
+    async def member_list(self, user_id: int, group_id: int, cursor: str | None = None,
+                          limit: int = 50) -> tuple[list[MemberRow], str | None]:
+        """One page of the active members, by (joined_at, user id), and the next page's cursor."""
+        after = cursors.decode_cursor(cursor, MEMBERS_CURSOR, int, int) if cursor else None
         state = await self.state(group_id)
         if user_id not in state.members and not (state.group.dismissed and await self.was_member(user_id, group_id)):
             raise forbidden("Only members see a group's members.")
-        return [state.members[uid] for uid in state.ordered]
+        rows = [state.members[uid] for uid in state.ordered]  # ordered by (joined_at, user id)
+        start = 0
+        if after is not None:
+            start = bisect.bisect_right([(m.joined_at, m.user_id) for m in rows], (after[0], after[1]))
+        page = rows[start:start + limit]
+        more = start + limit < len(rows)
+        last = page[-1] if page else None
+        return page, cursors.encode_cursor(MEMBERS_CURSOR, last.joined_at, last.user_id) if more and last else None
 
     def _require_role(self, state: GroupState, user_id: int, *roles: str) -> str:
         role = state.role(user_id)
@@ -247,14 +260,22 @@ class GroupService:
                                             also_notify=also_notify,
                                             on_dispatched=self._applies(group_id, change) if change else None)
 
+    def _check_id_count(self, user_ids: Sequence[Any], field_name: str) -> None:
+        """At most `chat.max_group_members` ids in one call (duplicates counted): checked
+        before any other work, so a huge list costs nothing but this refusal."""
+        cap = self._config.max_group_members
+        if len(user_ids) > cap:
+            raise validation_failed(field_name, f"at most {cap} user ids in one call")
+
     async def _usable_users(self, user_ids: Sequence[Any], field_name: str) -> list[int]:
-        ids: list[int] = []
+        self._check_id_count(user_ids, field_name)
+        unique: dict[int, None] = {}  # a set that keeps the order given: linear, not quadratic
         for raw in user_ids:
             uid = parse_id(raw)
             if uid is None:
                 raise validation_failed(field_name, "a list of user ids")
-            if uid not in ids:
-                ids.append(uid)
+            unique[uid] = None
+        ids = list(unique)
         found = await self._users.by_ids(ids)
         missing = [str(uid) for uid in ids if uid not in found or found[uid].disabled]
         if missing:
@@ -342,6 +363,7 @@ class GroupService:
         await self._changed(group_id)
 
     async def invite(self, user_id: int, group_id: int, user_ids: Sequence[Any]) -> list[MemberRow]:
+        self._check_id_count(user_ids, "user_ids")
         state = await self.state(group_id)
         self._require_live(state)
         role = self._require_role(state, user_id, OWNER, ADMIN, MEMBER)
