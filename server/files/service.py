@@ -9,7 +9,7 @@ worker thread, written by the `BlobStore`, never held whole. Content is stored o
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import functools
 import logging
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
@@ -55,9 +55,9 @@ class FileService:
         self.signer = UrlSigner(url_signing_key, config.url_ttl_s)
         self.public_url = public_url
         self.conversations = conversations
-        # Pillow work: at most two decodes at once, so that a burst of photos cannot take
-        # all the memory or all the default executor's threads.
-        self._images = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="images")
+        # Pillow work: at most two decodes at once, and one large one, so that a burst of
+        # photos cannot take all the memory or all the default executor's threads.
+        self._images = images.ImageWorker(threads=2)
         self._thumbs_in_flight: dict[int, asyncio.Future[ImageInfo]] = {}
         self.uploads = UploadService(self)
 
@@ -65,7 +65,7 @@ class FileService:
         await self.blobs.open()
 
     async def close(self) -> None:
-        self._images.shutdown(wait=False, cancel_futures=True)
+        self._images.close()
         await self.blobs.close()
 
     async def check(self) -> str:
@@ -164,11 +164,10 @@ class FileService:
         return StoredContent(blob, True, image)
 
     async def _analyze(self, spool: IO[bytes]) -> ImageInfo:
-        spool.seek(0)
-        loop = asyncio.get_running_loop()
+        work = functools.partial(images.analyze, max_pixels=self.config.image_max_pixels,
+                                 thumb_px=self.config.thumbnail_px)
         try:
-            return await loop.run_in_executor(self._images, images.analyze, spool, self.config.image_max_pixels,
-                                              self.config.thumbnail_px)
+            return await self._images.run(work, spool)
         except ImageRejected as exc:
             raise validation_failed("file", f"not accepted as an image: {exc}") from None
 
@@ -182,8 +181,9 @@ class FileService:
             log.warning("could not store the thumbnail of blob %s", blob.id, exc_info=True)
 
     async def create_file(self, owner_id: int, name: str, declared_mime: str | None, content: StoredContent,
-                          tx_extra: Any = None) -> FileRow:
-        """A file record for stored content (and the blob row if it is new), in one transaction."""
+                          tx_extra: Any = None, shared: bool = False) -> FileRow:
+        """A file record for stored content (and the blob row if it is new), in one transaction;
+        `shared`: readable by every signed-in user (an avatar image)."""
         file_id = self._ids.next_id()
         mime = choose_mime(declared_mime, name, images.MIME_OF.get(content.blob.image_format or ""))
         now = self._clock.now_ms()
@@ -192,7 +192,8 @@ class FileService:
         async def write(tx: Tx) -> None:
             if content.fresh:
                 await self.store.insert_blob(tx, blob)
-            await self.store.insert_file(tx, file_id, owner_id, blob.id, name, mime, blob.size, blob.md5, now)
+            await self.store.insert_file(tx, file_id, owner_id, blob.id, name, mime, blob.size, blob.md5, now,
+                                         shared)
             if tx_extra is not None:
                 await tx_extra(tx, file_id)
 
@@ -306,14 +307,18 @@ class FileService:
         info = await asyncio.shield(pending)
         return info.thumbnail, info.thumbnail_mime
 
+    async def _spool(self, file: FileRow, spool: IO[bytes]) -> None:
+        """Copy a file's content into a spool (memory, then a temporary file) for Pillow."""
+        reader = await self.open_content(file)
+        try:
+            async for chunk in reader:
+                await asyncio.to_thread(spool.write, chunk)
+        finally:
+            await reader.close()
+
     async def _make_thumbnail(self, file: FileRow) -> ImageInfo:
         with tempfile.SpooledTemporaryFile(max_size=4 * MIB) as spool:
-            reader = await self.open_content(file)
-            try:
-                async for chunk in reader:
-                    await asyncio.to_thread(spool.write, chunk)
-            finally:
-                await reader.close()
+            await self._spool(file, spool)
             info = await self._analyze(spool)
         await self._save_thumbnail(file.blob, info.thumbnail)
         return info
@@ -342,11 +347,38 @@ class FileService:
             raise validation_failed(field_name, "an image file (PNG, JPEG, GIF, WebP, BMP or TIFF)")
         return file
 
-    async def use_as_user_avatar(self, user_id: int, file_id: int) -> None:
-        """Check the file, and make it readable by every signed-in user (avatars are public)."""
-        file = await self.avatar(user_id, file_id)
-        if not file.shared:
-            await self.store.share(file.id)
+    async def make_avatar(self, user_id: int, file_id: int, field_name: str = "avatar_file_id") -> FileRow:
+        """A new avatar image made from a file the user can read (404 otherwise, 422 if it is
+        not an image), stored as a file of the user's that every signed-in user may read.
+
+        The avatar is the centre square of the picture, at most `images.AVATAR_PX` a side,
+        re-encoded without the source's metadata. The original file's readers do not change:
+        sharing the original itself would hand anyone a file that was sent to a few. A file
+        that is an avatar image already (readable by everyone) is used as it is.
+        """
+        file = await self.avatar(user_id, file_id, field_name)
+        if file.shared:
+            return file
+        work = functools.partial(images.avatar, max_pixels=self.config.image_max_pixels)
+        with tempfile.SpooledTemporaryFile(max_size=4 * MIB) as spool:
+            await self._spool(file, spool)
+            try:
+                data, mime = await self._images.run(work, spool)
+            except ImageRejected as exc:
+                raise validation_failed(field_name, f"not accepted as an image: {exc}") from None
+
+        async def one() -> AsyncIterator[bytes]:
+            yield data
+
+        content = await self.store_content(one(), declared_mime=mime)
+        name = "avatar.png" if mime == "image/png" else "avatar.jpg"
+        avatar = await self.create_file(user_id, name, mime, content, shared=True)
+        log.info("avatar image %s made from file %s for user %s", avatar.id, file.id, user_id)
+        return avatar
+
+    async def use_as_user_avatar(self, user_id: int, file_id: int) -> int:
+        """The id of the avatar image made from the file (see `make_avatar`)."""
+        return (await self.make_avatar(user_id, file_id)).id
 
     # --- operations ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -82,13 +83,20 @@ def _target(request: web.Request) -> int:
 async def create_group(request: web.Request) -> web.Response:
     claims = caller(request)
     body = await parse_body(request, CreateGroup)
-    avatar: int | None = None
+    make_avatar: Callable[[], Awaitable[int]] | None = None
     if body.avatar_file_id is not None:
-        avatar = wire_id(body.avatar_file_id)
-        if avatar is None:
+        source = wire_id(body.avatar_file_id)
+        if source is None:
             raise validation_failed("avatar_file_id", "a file id (a decimal string)")
-        await request.app[CORE].files.avatar(claims.user_id, avatar)  # an image the creator can read
-    group = await request.app[GROUPS].create(claims.user_id, body.name, body.member_ids, avatar)
+        files = request.app[CORE].files
+
+        async def make_avatar() -> int:
+            # Called by `create` once the rest is checked (the member ids first: no work for a
+            # refused call). The group shows a new avatar image, never the file itself; 404
+            # unless the creator can read the file, 422 unless it is an image.
+            return (await files.make_avatar(claims.user_id, source)).id
+
+    group = await request.app[GROUPS].create(claims.user_id, body.name, body.member_ids, make_avatar)
     return json_response(group_json(request, group), status=201)
 
 
@@ -185,9 +193,12 @@ async def avatar(request: web.Request) -> web.Response:
     service = request.app[GROUPS]
     group_id = path_id(request, "group_id")
     state = await service.state(group_id)
-    if state.group.avatar_file_id is not None:  # set at creation: that image, as its thumbnail
-        files = request.app[CORE].files
-        return await thumbnail_response(request, files, await files.get(state.group.avatar_file_id))
+    files = request.app[CORE].files
+    chosen = await files.store.file(state.group.avatar_file_id) if state.group.avatar_file_id is not None else None
+    # Set at creation: the avatar image made then, as its thumbnail. A group of an older
+    # server may name a private file instead: that is never shown to everyone (the grid is).
+    if chosen is not None and chosen.shared:
+        return await thumbnail_response(request, files, chosen)
     users = await UserStore(request.app[CORE].db).by_ids(list(state.ordered[:9]))
     tiles = [(uid, users[uid].display_name) for uid in state.ordered[:9] if uid in users]
     png = await request.app[AVATARS].grid(tiles)

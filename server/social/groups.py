@@ -283,11 +283,14 @@ class GroupService:
         return ids
 
     async def create(self, owner_id: int, name: str, member_ids: Sequence[Any],
-                     avatar_file_id: int | None = None) -> GroupRow:
+                     avatar: Callable[[], Awaitable[int]] | None = None) -> GroupRow:
+        """Create a group; `avatar` makes its avatar image (a new file: see
+        `FileService.make_avatar`) once everything else is known to be right."""
         name = _check_name(name)
         ids = [uid for uid in await self._usable_users(member_ids, "member_ids") if uid != owner_id]
         if len(ids) + 1 > self._config.max_group_members:
             raise validation_failed("member_ids", f"a group holds at most {self._config.max_group_members} members")
+        avatar_file_id = await avatar() if avatar is not None else None
         now = self._clock.now_ms()
         group = GroupRow(self._ids.next_id(), name, owner_id, "", "open", False, avatar_file_id, False, 0, now)
 

@@ -40,8 +40,9 @@ def decode_cursor(cursor: str | None) -> str:
 
 
 class AvatarFiles(Protocol):
-    async def use_as_user_avatar(self, user_id: int, file_id: int) -> None:
-        """Raise LuckyError unless the user may show this file as their avatar."""
+    async def use_as_user_avatar(self, user_id: int, file_id: int) -> int:
+        """The id of a new avatar image made from the file, readable by every signed-in user
+        (the file's own readers do not change); LuckyError unless the user may read it."""
 
 
 class UserService:
@@ -97,9 +98,10 @@ class UserService:
         name = check_display_name(display_name) if display_name is not None else user.display_name
         avatar = user.avatar_file_id
         if avatar_given:
-            if avatar_file_id is not None and avatar_file_id != user.avatar_file_id:
-                await self.files.use_as_user_avatar(user_id, avatar_file_id)
             avatar = avatar_file_id
+            if avatar_file_id is not None and avatar_file_id != user.avatar_file_id:
+                # The profile shows an avatar image made from the file, never the file itself.
+                avatar = await self.files.use_as_user_avatar(user_id, avatar_file_id)
         if password is not None:
             await self._auth.set_password(user_id, password, actor_id=user_id, keep_family=family_id)
         if name != user.display_name or avatar != user.avatar_file_id:

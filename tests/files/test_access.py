@@ -78,11 +78,14 @@ async def test_avatar_is_an_image_the_user_can_read_and_others_can_see(site: Sit
     image = await alice.uploaded(png(120, 120), "me.png")
     status, me = await alice.call("PATCH", "/api/v1/me", {"avatar_file_id": image["id"]})
     assert status == 200, me
-    assert me["avatar_url"].endswith(f"/api/v1/files/{image['id']}/content")
+    # The avatar is a new image made from the file (issue 9): the file itself stays private.
+    avatar_path = "/api/v1/files/" + me["avatar_url"].split("/api/v1/files/")[1]
+    assert avatar_path.endswith("/content") and image["id"] not in avatar_path
     status, seen = await bob.call("GET", f"/api/v1/users/{alice.id}")
     assert seen["avatar_url"] == me["avatar_url"]
-    status, _, body = await bob.raw("GET", f"/api/v1/files/{image['id']}/content")
+    status, _, body = await bob.raw("GET", avatar_path)
     assert status == 200 and Image.open(io.BytesIO(body)).size == (120, 120)
+    assert (await bob.raw("GET", f"/api/v1/files/{image['id']}/content"))[0] == 404
     # not an image, not readable, not a file
     text = await alice.uploaded(b"words", "a.txt")
     assert_error(await alice.call("PATCH", "/api/v1/me", {"avatar_file_id": text["id"]}), 422,

@@ -135,15 +135,14 @@ class FileStore:
         return FileRow.from_row(row) if row else None
 
     async def insert_file(self, tx: Tx, file_id: int, owner_id: int, blob_id: int, name: str, mime: str,
-                          size: int, md5: str, now_ms: int) -> None:
+                          size: int, md5: str, now_ms: int, shared: bool = False) -> None:
+        """A file record; `shared` ones (avatar images) are readable by every signed-in user.
+        A record is shared from its creation or never: sharing an existing file would open
+        it to everyone, whoever else it was sent to."""
         await tx.execute(
             "INSERT INTO files (id, owner_id, blob_id, name, mime, size, md5, shared, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, FALSE, ?)",
-            (file_id, owner_id, blob_id, name, mime, size, md5, now_ms))
-
-    async def share(self, file_id: int) -> None:
-        """Make a file readable by every signed-in user (it is someone's avatar)."""
-        await self._db.execute("file_share", "UPDATE files SET shared = TRUE WHERE id = ?", (file_id,))
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (file_id, owner_id, blob_id, name, mime, size, md5, shared, now_ms))
 
     async def used_bytes(self, owner_id: int) -> int:
         """What counts against the owner's quota: their files, and uploads they have opened."""
