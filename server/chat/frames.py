@@ -8,6 +8,7 @@ import msgspec
 import orjson
 
 from ..errors import LuckyError, field_of_error
+from ..json_limits import MAX_SAFE_INT, check_json_limits
 
 FrameId = Union[str, int, None]
 
@@ -83,13 +84,20 @@ def _frame_id_of(raw: str | bytes) -> FrameId:
         return None
     if isinstance(data, dict):
         value = data.get("id")
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)
+                                      and -MAX_SAFE_INT <= value <= MAX_SAFE_INT):
             return value
     return None
 
 
 def parse_frame(raw: str | bytes) -> ClientFrame:
     """A typed frame; BadFrame (with the frame's id when it had one) if it is not one."""
+    try:
+        check_json_limits(raw)  # deep nesting: invalid_frame; an int past ±(2^53-1): validation_failed
+    except LuckyError as error:
+        frame_id = None if error.status == 400 else _frame_id_of(raw)
+        code = "invalid_frame" if error.status == 400 else error.code
+        raise BadFrame(frame_id, LuckyError(error.status, code, error.message, error.details)) from None
     try:
         return _decoder.decode(raw)
     except msgspec.ValidationError as exc:

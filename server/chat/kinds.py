@@ -9,9 +9,11 @@ import orjson
 
 from ..errors import validation_failed
 from ..ids import parse_id
+from ..json_limits import MAX_SAFE_INT, depth_of, integer_out_of_range, unsafe_int_field
 
 MAX_TEXT = 8000
 MAX_CUSTOM_BYTES = 16 * 1024
+MAX_CUSTOM_DEPTH = 16  # the body object itself is level 1
 MEDIA_KINDS = ("image", "audio", "video", "file")
 CLIENT_KINDS = ("text", "location", "custom", *MEDIA_KINDS)
 
@@ -32,8 +34,28 @@ def _optional_str(body: dict[str, Any], name: str, limit: int) -> None:
 
 def _optional_uint(body: dict[str, Any], name: str) -> None:
     value = body.get(name)
-    if name in body and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise validation_failed(f"body.{name}", "a whole number, 0 or more")
+    if name in body and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SAFE_INT):
+        raise validation_failed(f"body.{name}", f"a whole number from 0 to {MAX_SAFE_INT}")
+
+
+def _check_custom(body: dict[str, Any]) -> None:
+    # What keeps a stored body serializable wherever it is read back (inside a history page,
+    # a conversation list, a frame), for every caller, not only the edges (which refuse
+    # JSON deeper than 32 levels and unsafe integers before decoding).
+    too_deep = validation_failed("body", f"at most {MAX_CUSTOM_DEPTH} levels of objects and arrays")
+    try:
+        serialized = orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError: over 255 levels, or an int past 64 bits
+        if depth_of(body, MAX_CUSTOM_DEPTH) > MAX_CUSTOM_DEPTH:
+            raise too_deep from None
+        raise validation_failed("body", "JSON values only") from None
+    if len(serialized) > MAX_CUSTOM_BYTES:
+        raise validation_failed("body", f"at most {MAX_CUSTOM_BYTES} bytes as JSON")
+    if depth_of(body, MAX_CUSTOM_DEPTH) > MAX_CUSTOM_DEPTH:
+        raise too_deep
+    field = unsafe_int_field(serialized)
+    if field is not None:
+        raise integer_out_of_range(f"body.{field}")
 
 
 def check_body(kind: str, body: Any) -> dict[str, Any]:
@@ -67,8 +89,7 @@ def check_body(kind: str, body: Any) -> dict[str, Any]:
             clean["title"] = body["title"]
         return clean
     if kind == "custom":
-        if len(orjson.dumps(body)) > MAX_CUSTOM_BYTES:
-            raise validation_failed("body", f"at most {MAX_CUSTOM_BYTES} bytes as JSON")
+        _check_custom(body)
         return body
     # media
     file_id = parse_id(body.get("file_id"))

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..errors import LuckyError, field_of_error, invalid_request, validation_failed
 from ..ids import parse_id
+from ..json_limits import MAX_SAFE_INT, check_json_limits
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -17,9 +18,14 @@ DEFAULT_LIMIT = 50
 
 
 def decode_body(raw: bytes, kind: type[T]) -> T:
-    """`raw` JSON as a `kind` (a msgspec Struct); 400 if not JSON, 422 naming a bad field."""
+    """`raw` JSON as a `kind` (a msgspec Struct); 400 if not JSON, 422 naming a bad field.
+
+    The limits of every input come first: 400 if nested deeper than 32 levels, 422 for an
+    integer outside ±(2^53-1) in any field (PROTOCOL.md, "Limits on every input").
+    """
     if not raw.strip():
         raw = b"{}"
+    check_json_limits(raw)
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
@@ -53,16 +59,24 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
                         headers=headers)
 
 
-def query_limit(request: web.Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-    raw = request.query.get("limit")
+def query_int(request: web.Request, name: str, low: int = 0, high: int = MAX_SAFE_INT) -> int | None:
+    """The whole-number query parameter `name` within low..high; None if absent or empty;
+    422 naming it for anything else (a sign, "²", "1.5", 10^23...)."""
+    raw = request.query.get(name)
     if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()):  # str.isdigit alone takes "²", which int() refuses
-        raise validation_failed("limit", "a whole number")
+        return None
+    # str.isdigit alone takes "²", which int() refuses; the length check keeps int() cheap.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 20:
+        raise validation_failed(name, f"a whole number from {low} to {high}")
     value = int(raw)
-    if not 1 <= value <= maximum:
-        raise validation_failed("limit", f"1 to {maximum}")
+    if not low <= value <= high:
+        raise validation_failed(name, f"a whole number from {low} to {high}")
     return value
+
+
+def query_limit(request: web.Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    value = query_int(request, "limit", 1, maximum)
+    return default if value is None else value
 
 
 def wire_id(value: str) -> int | None:
