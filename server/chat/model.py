@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,8 +11,13 @@ import orjson
 from ..errors import LuckyError
 from ..ids import parse_id
 
+log = logging.getLogger(__name__)
+
 DIRECT = "direct"
 GROUP = "group"
+# Ids of unreadable messages already logged: a bounded set that only dedupes log lines.
+_reported_unreadable: set[int] = set()
+_REPORTED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Message:
     reply_to: int | None = None
     edited_at: int | None = None
     recalled: bool = False
+    unreadable: bool = False  # served as a placeholder: see json()
     _json: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,7 +79,7 @@ class Message:
             "seq": self.seq,
             "sender_id": str(self.sender_id),
             "kind": self.kind,
-            "body": self.body,
+            "body": {} if self.unreadable else self.body,
             "client_msg_id": self.client_msg_id,
             "created_at": self.created_at,
         }
@@ -82,16 +89,43 @@ class Message:
             data["edited_at"] = self.edited_at
         if self.recalled:
             data["recalled"] = True
+        if self.unreadable:
+            data["unreadable"] = True
         return data
 
     def json(self) -> bytes:
-        """The message object serialized once, shared by every frame that carries it."""
+        """The message object serialized once, shared by every frame that carries it.
+
+        A message that cannot be serialized (a body stored before the limits of PROTOCOL.md
+        1.1, deeper than orjson writes) is served as a placeholder, so that one bad row never
+        fails a history page, a `sync` or the conversation list: see `mark_unreadable`.
+        """
         if self._json is None:
-            self._json = orjson.dumps(self.to_dict())
+            if not self.unreadable:
+                try:
+                    self._json = orjson.dumps(self.to_dict())
+                except TypeError as exc:  # orjson.JSONEncodeError
+                    self.mark_unreadable(str(exc))
+            if self._json is None:
+                self._json = orjson.dumps(self.to_dict())
         return self._json
 
-    def invalidate(self) -> None:
+    def mark_unreadable(self, reason: str) -> None:
+        """Serve this message as a placeholder: same id, seq, kind and sender, an empty body and
+        `"unreadable": true`. Logged once per message (and process)."""
+        self.unreadable = True
         self._json = None
+        if self.id not in _reported_unreadable:
+            if len(_reported_unreadable) >= _REPORTED_MAX:
+                _reported_unreadable.clear()
+            _reported_unreadable.add(self.id)
+            log.warning("message %s (conversation %s, seq %s) cannot be served (%s): sent as a placeholder",
+                        self.id, self.conversation_id, self.seq, reason)
+
+    def invalidate(self) -> None:
+        """Its body changed (an edit, a recall): serialize it again."""
+        self._json = None
+        self.unreadable = False
 
 
 def message_frame(kind: str, message: Message) -> bytes:

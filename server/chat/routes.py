@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import orjson
 from aiohttp import web
 
-from ..errors import validation_failed
 from ..keys import CHAT, GROUPS
 from ..social.group_routes import group_json
 from .model import GROUP, ConversationRef
-from ..web.bodies import json_response, list_body, parse_body, query_limit
+from ..web.bodies import json_response, list_body, parse_body, query_int, query_limit
 from ..web.routing import RouteTable
 from ..web.session import caller, user_json
 from .service import ConversationView, SendRequest
@@ -39,7 +39,8 @@ async def _view_json(request: web.Request, view: ConversationView) -> dict[str, 
     item: dict[str, Any] = {
         "conversation_id": m.conversation_id,
         "kind": m.kind,
-        "last_message": view.last_message.to_dict() if view.last_message else None,
+        # The message's own JSON, made once and never failing (a bad row is a placeholder).
+        "last_message": orjson.Fragment(view.last_message.json()) if view.last_message else None,
         "last_seq": m.last_seq,
         "read_seq": m.read_seq,
         "unread": view.unread,
@@ -54,15 +55,6 @@ async def _view_json(request: web.Request, view: ConversationView) -> dict[str, 
         assert ref.group_id is not None
         item["group"] = group_json(request, await request.app[GROUPS].get(ref.group_id))
     return item
-
-
-def _query_seq(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit():
-        raise validation_failed(name, "a whole number, 0 or more")
-    return int(raw)
 
 
 @routes.get("/api/v1/conversations", "My conversations, newest activity first",
@@ -80,9 +72,9 @@ async def list_conversations(request: web.Request) -> web.Response:
 async def history(request: web.Request) -> web.Response:
     claims = caller(request)
     messages, has_more = await request.app[CHAT].history(
-        claims.user_id, request.match_info["cid"], _query_seq(request, "before_seq"),
-        _query_seq(request, "after_seq"), query_limit(request))
-    return json_response({"items": [m.to_dict() for m in messages], "has_more": has_more})
+        claims.user_id, request.match_info["cid"], query_int(request, "before_seq"),
+        query_int(request, "after_seq"), query_limit(request))
+    return json_response({"items": [orjson.Fragment(m.json()) for m in messages], "has_more": has_more})
 
 
 @routes.post("/api/v1/conversations/{cid}/messages", "Send a message (same guarantees as WebSocket send)",

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ..clock import Clock
-from ..errors import LuckyError
+from ..errors import LuckyError, validation_failed
 from ..ids import Snowflake
 from ..storage import Database, DatabaseError, Tx
 from ..storage.stores.conversations import ConversationStore
@@ -50,6 +50,7 @@ class PendingSend:
     # takes effect on the fan-out exactly at its seq (a kicked member gets the message that
     # removes it, and nothing stored after it).
     on_dispatched: Callable[[Message], None] | None = None
+    body_json: str = ""  # the body as stored, serialized by the writer before its transaction
     future: asyncio.Future[tuple[Message, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -59,8 +60,11 @@ class PendingSend:
 
 
 def message_from_row(row: MessageRow) -> Message:
-    return Message(row.id, row.conversation_id, row.seq, row.sender_id, row.kind, row.body,
-                   row.client_msg_id, row.created_at, row.reply_to, row.edited_at, row.recalled)
+    message = Message(row.id, row.conversation_id, row.seq, row.sender_id, row.kind, row.body,
+                      row.client_msg_id, row.created_at, row.reply_to, row.edited_at, row.recalled)
+    if row.unreadable:
+        message.mark_unreadable("its stored body is not a JSON object")
+    return message
 
 
 class SendWriter:
@@ -122,6 +126,11 @@ class SendWriter:
                     stopping = True
                     break
                 batch.append(item)
+            # A body that cannot be stored fails its own send here, before the transaction,
+            # instead of failing the batch it came with (which would cost a retry per item).
+            batch = [item for item in batch if serialize_body(item)]
+            if not batch:
+                continue
             try:
                 await self._store(batch)
             except Exception:  # one item at a time, so that one bad send fails alone
@@ -168,8 +177,8 @@ class SendWriter:
                     created.append((message, item))
             if created:
                 await self._messages.insert_many(tx, [
-                    (m.id, m.conversation_id, m.seq, m.sender_id, m.kind, orjson.dumps(m.body).decode(),
-                     m.client_msg_id, m.created_at, m.reply_to, None, False) for m, _ in created])
+                    (m.id, m.conversation_id, m.seq, m.sender_id, m.kind, item.body_json,
+                     m.client_msg_id, m.created_at, m.reply_to, None, False) for m, item in created])
                 await self._messages.add_outbox(tx, [(m.id, m.conversation_id, now) for m, _ in created])
                 await self._search.add(tx, [(m.id, m.conversation_id, index_text(m.body["text"]))
                                             for m, _ in created if m.kind == "text"])
@@ -216,3 +225,17 @@ class SendWriter:
 def raise_into(item: PendingSend, reason: str) -> None:
     if not item.future.done():
         item.future.set_exception(DatabaseError(reason))
+
+
+def serialize_body(item: PendingSend) -> bool:
+    """Serialize the send's body for storing; False (and the send failed, 422) if it cannot be.
+
+    check_body keeps such bodies from the edges; this keeps any other caller's from the batch.
+    """
+    try:
+        item.body_json = orjson.dumps(item.body).decode()
+    except TypeError as exc:  # orjson.JSONEncodeError: an int past 64 bits, nesting past 254
+        if not item.future.done():
+            item.future.set_exception(validation_failed("body", f"cannot be stored as JSON: {exc}"))
+        return False
+    return True

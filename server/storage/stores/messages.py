@@ -31,21 +31,29 @@ class MessageRow:
     reply_to: int | None
     edited_at: int | None
     recalled: bool
+    unreadable: bool = False  # the stored body is not a JSON object (body is then {})
 
     @classmethod
     def from_row(cls, row: Row) -> MessageRow:
+        # One row that cannot be decoded must not fail a whole page: it is read as unreadable.
+        try:
+            body = orjson.loads(row["body"])
+        except orjson.JSONDecodeError:
+            body = None
+        unreadable = not isinstance(body, dict)
         return cls(
             id=int(row["id"]),
             conversation_id=row["conversation_id"],
             seq=int(row["seq"]),
             sender_id=int(row["sender_id"]),
             kind=row["kind"],
-            body=orjson.loads(row["body"]),
+            body={} if unreadable else body,
             client_msg_id=row["client_msg_id"],
             created_at=int(row["created_at"]),
             reply_to=row["reply_to"],
             edited_at=row["edited_at"],
             recalled=bool(row["recalled"]),
+            unreadable=unreadable,
         )
 
 
