@@ -8,7 +8,6 @@ serialized once, to every connected device of every member.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from .. import cursors
 from ..clock import Clock
 from ..config import ChatConfig
 from ..errors import LuckyError, forbidden, not_found, validation_failed
@@ -465,16 +465,13 @@ class ChatService:
 
 
 def _encode_list_cursor(at: int, conversation_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at}|{conversation_id}".encode()).decode().rstrip("=")
+    return cursors.encode_cursor("conversations", at, conversation_id)
 
 
 def _decode_list_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, cid = raw.partition("|")
-        return (-int(at), cid)
-    except (ValueError, UnicodeDecodeError):
-        raise validation_failed("cursor", "not a cursor this server issued") from None
+    """The sort key (-last activity, conversation id) a cursor points past; 400 if not ours."""
+    at, cid = cursors.int_text_cursor(cursor, "conversations")
+    return (-at, cid)
 
 
 def parse_seq(value: Any, field: str) -> int:

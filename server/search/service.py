@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
+from .. import cursors
 from ..chat.model import Message
 from ..chat.writer import message_from_row
 from ..errors import validation_failed
@@ -61,16 +61,8 @@ class SearchService:
 
 
 def _encode(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
+    return cursors.encode_cursor("search", offset)
 
 
 def _decode(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("o"):
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, UnicodeDecodeError):
-        raise validation_failed("cursor", "not a cursor this server issued") from None
+    return cursors.int_cursor(cursor, "search") if cursor else 0

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..auth.service import USERNAME_RE, AuthService, check_display_name
+from .. import cursors
 from ..errors import LuckyError, not_found, validation_failed
 from ..clock import Clock
 from ..storage import Database
@@ -23,19 +23,16 @@ class Page:
 
 
 def encode_cursor(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+    return cursors.encode_cursor("users", value)
 
 
 def decode_cursor(cursor: str | None) -> str:
-    """The username a cursor points after; 422 for anything this server cannot have issued."""
+    """The username a cursor points after; 400 for anything this server cannot have issued."""
     if not cursor:
         return ""
-    try:
-        after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        after = ""
+    after = cursors.text_cursor(cursor, "users")
     if not USERNAME_RE.fullmatch(after):
-        raise validation_failed("cursor", "not a cursor this server issued")
+        raise cursors.bad_cursor()
     return after
 
 

@@ -187,7 +187,7 @@ async def test_the_conversation_list_newest_first_with_peer_last_message_and_unr
     assert item["peer"]["id"] == alice.id and (item["read_seq"], item["unread"]) == (2, 0)
 
     http_error(await alice.api.call("GET", "/api/v1/conversations?limit=201"), 422, "validation_failed", "limit")
-    http_error(await alice.api.call("GET", "/api/v1/conversations?cursor=%%%"), 422, "validation_failed", "cursor")
+    http_error(await alice.api.call("GET", "/api/v1/conversations?cursor=%%%"), 400, "invalid_request", "cursor")
     http_error(await chat.api.call("GET", "/api/v1/conversations"), 401, "unauthorized")
 
 

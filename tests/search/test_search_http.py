@@ -103,7 +103,7 @@ async def test_paging_and_bad_queries(api: Api) -> None:
     status, body = await _search(bob, "")
     assert status == 422 and body["error"]["details"]["field"] == "q"
     status, body = await _search(bob, "ping", cursor="!!bad")
-    assert status == 422 and body["error"]["details"]["field"] == "cursor"
+    assert status == 400 and body["error"]["details"]["field"] == "cursor"
     status, body = await _search(bob, "ping", conversation_id="nope")
     assert status == 404
     status, body = await _search(bob, "ping", limit="201")
