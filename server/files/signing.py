@@ -33,6 +33,8 @@ class UrlSigner:
         """None if the signature is good and unexpired; otherwise why not."""
         if not exp or not sig or not exp.isascii() or not exp.isdigit() or len(exp) > 16:
             return "the link is malformed: it needs exp and sig"
+        if not sig.isascii():  # compare_digest refuses non-ASCII str (TypeError): a forged link
+            return "the link's signature is not valid"
         if not hmac.compare_digest(self.sign(file_id, variant, int(exp)), sig.lower()):
             return "the link's signature is not valid"
         if int(exp) <= now_ms:
