@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import msgspec
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import LuckyError, validation_failed
 from ..keys import CORE
@@ -70,14 +71,17 @@ async def upload_file(request: web.Request) -> web.Response:
         raise LuckyError(413, "payload_too_large",
                          f"A single upload holds at most {files.config.max_single_mb} MB; use a chunked upload.",
                          {"limit_bytes": files.max_single})
-    reader = await request.multipart()
-    while True:
-        part = await reader.next()
-        if part is None:
-            raise validation_failed("file", "required: a form field named `file` holding the file")
-        if isinstance(part, BodyPartReader) and part.name == "file":
-            break
-        await part.release()  # other fields are ignored, as unknown JSON fields are
+    try:
+        reader = await request.multipart()
+        while True:
+            part = await reader.next()
+            if part is None:
+                raise validation_failed("file", "required: a form field named `file` holding the file")
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                break
+            await part.release()  # other fields are ignored, as unknown JSON fields are
+    except (ValueError, HttpProcessingError):  # a form aiohttp cannot walk: no boundary, none found, bad part headers
+        raise LuckyError(400, "invalid_request", "The body is not a well-formed multipart/form-data form.") from None
     # Clients percent-encode awkward characters of the name (HTML's form rules, aiohttp);
     # decoding can only make a path-like name, which the service reduces to its last segment.
     file = await files.upload_single(claims.user_id, unquote(part.filename or ""), part.headers.get("Content-Type"),

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
-from .strategies import path_values, query_values
+from .strategies import Body, bodies, path_values, query_values
 from .world import World
 
 # Ending the fuzzing user's session would turn the rest of the run into 401s.
@@ -69,3 +69,30 @@ def query_strings(names: list[str]) -> st.SearchStrategy[str]:
     pairs = st.lists(st.tuples(st.sampled_from(names + QUERY_NAMES), query_values()), max_size=4)
     return st.builds(lambda ps, raw: "&".join([f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in ps]
                                               + ([raw] if raw else [])), pairs, st.sampled_from(RAW_QUERIES))
+
+
+class Inputs:
+    """The strategies for each operation, built once: building a strategy costs more than drawing from it."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._paths: dict[str, st.SearchStrategy[str]] = {}
+        self._bodies: dict[tuple[str, ...], st.SearchStrategy[Body]] = {}
+        self._queries: dict[tuple[str, ...], st.SearchStrategy[str]] = {}
+
+    def path(self, template: str) -> st.SearchStrategy[str]:
+        if template not in self._paths:
+            self._paths[template] = filled(template, self.world)
+        return self._paths[template]
+
+    def body(self, fields: list[str]) -> st.SearchStrategy[Body]:
+        key = tuple(fields)
+        if key not in self._bodies:
+            self._bodies[key] = bodies(fields)
+        return self._bodies[key]
+
+    def query(self, names: list[str]) -> st.SearchStrategy[str]:
+        key = tuple(names)
+        if key not in self._queries:
+            self._queries[key] = query_strings(names)
+        return self._queries[key]

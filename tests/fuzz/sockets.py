@@ -215,6 +215,16 @@ class Sockets:
         self.bob = await open_device(self.http, url, tokens["bob"])
         self.cat = await open_device(self.http, url, tokens["cat"])
 
+    async def reopen_bystanders(self) -> None:
+        """New sockets for bob and cat (bench/fuzz.py goes on after a failure)."""
+        assert self.http is not None
+        for device in (self.bob, self.cat):
+            if device is not None:
+                await device.close()
+        url, tokens = self.world.app.url, self.world.tokens
+        self.bob = await open_device(self.http, url, tokens["bob"])
+        self.cat = await open_device(self.http, url, tokens["cat"])
+
     async def sync_all(self, name: str) -> int:
         """A fresh device of the user `sync`s everything from nothing; how many messages came."""
         assert self.http is not None

@@ -121,7 +121,8 @@ def bodies(fields: list[str]) -> st.SearchStrategy[Body]:
                          '"unterminated', "\\", "\x00"]),
     )
     encoded = json_text.map(lambda t: t.encode("utf-8", "surrogatepass"))
-    raw = st.one_of(encoded, encoded, encoded, broken.map(lambda t: t if isinstance(t, bytes) else t.encode()))
+    raw = st.one_of(encoded, encoded, encoded,
+                    broken.map(lambda t: t if isinstance(t, bytes) else t.encode("utf-8", "surrogatepass")))
     return raw.map(Body)
 
 

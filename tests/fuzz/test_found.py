@@ -1,7 +1,8 @@
 """What the fuzz suite found outside the areas of issue 9's other fixes, each pinned by a test.
 
-- A multipart upload whose form aiohttp cannot walk (no boundary, no starting boundary, a
-  boundary that is empty) was a 500; it is 400 `invalid_request` (schemathesis, `POST /api/v1/files`).
+- A multipart upload whose form aiohttp cannot walk (no boundary, no starting boundary, an
+  empty boundary, a control character in a part's header) was a 500; it is 400
+  `invalid_request` (schemathesis, `POST /api/v1/files`).
 - The OpenAPI document typed every path and query parameter as a bare string and described no
   body for the two routes that take raw bytes, so schemathesis could not make values the
   server must accept; the contract's naming rules now type them.
@@ -19,6 +20,7 @@ from .contract import check_http_answer
     ("multipart/form-data", b""),
     ("multipart/form-data; boundary=x", b"not a form"),
     ("multipart/form-data; boundary=", b"--\r\n"),
+    ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="q\x05y"\r\n\r\nv\r\n--x--\r\n'),
 ])
 async def test_a_malformed_multipart_form_is_400(api: Api, content_type: str, body: bytes) -> None:
     user = await api.register("uploader")

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from .budget import SERVER_THREAD, fuzz_settings
 from .contract import check_http_answer
-from .operations import MAX_URL, filled, json_operations, query_operations, query_strings
+from .operations import MAX_URL, Inputs, json_operations, query_operations
 from .readback import assert_readable
-from .strategies import bodies, content_types
+from .strategies import content_types
 from .world import World
 
 pytestmark = SERVER_THREAD
@@ -30,15 +30,15 @@ QUERY_EXAMPLES = 80
 
 
 def test_json_bodies_never_break_the_server(world: World) -> None:
-    operations = json_operations(world)
+    operations, inputs = json_operations(world), Inputs(world)
     statuses: Counter[int] = Counter()
 
     @fuzz_settings(BODY_EXAMPLES)
     @given(data=st.data())
     def one_request(data: st.DataObject) -> None:
         method, template, fields = data.draw(st.sampled_from(operations), label="operation")
-        path = data.draw(filled(template, world), label="path")
-        body = data.draw(bodies(fields), label="body")
+        path = data.draw(inputs.path(template), label="path")
+        body = data.draw(inputs.body(fields), label="body")
         content_type = data.draw(content_types(), label="content type")
         status, kind, answer = world.app.send(method, path, body.data, content_type, world.token)
         what = f"{method} {path} ({content_type}) with {body!r}"
@@ -56,15 +56,15 @@ def test_json_bodies_never_break_the_server(world: World) -> None:
 
 
 def test_query_strings_never_break_the_server(world: World) -> None:
-    operations = query_operations(world)
+    operations, inputs = query_operations(world), Inputs(world)
     statuses: Counter[int] = Counter()
 
     @fuzz_settings(QUERY_EXAMPLES)
     @given(data=st.data())
     def one_request(data: st.DataObject) -> None:
         method, template, names = data.draw(st.sampled_from(operations), label="operation")
-        path = data.draw(filled(template, world), label="path")
-        query = data.draw(query_strings(names), label="query")
+        path = data.draw(inputs.path(template), label="path")
+        query = data.draw(inputs.query(names), label="query")
         target = f"{path}?{query}" if query else path
         assume(len(target) <= MAX_URL)
         status, kind, answer = world.app.send(method, target, token=world.token)
