@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import random
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -25,6 +26,7 @@ import pytest
 from lucky_server.chat.model import ConversationRef
 from lucky_server.chat.writer import PendingSend
 from lucky_server.errors import LuckyError
+from lucky_server.json_limits import MAX_DEPTH, nesting_exceeds
 from lucky_server.keys import CORE
 
 from ..chat.conftest import Chat, Device, User, assert_error, chat, direct_id, http_error, make_chat  # noqa: F401
@@ -423,3 +425,36 @@ async def test_a_mangled_signature_on_a_file_link_is_403_never_500(chat: Chat, s
             assert (await resp.json())["error"]["code"] == "forbidden"
     async with chat.client.get(f"{url.path}?{url.query}") as resp:  # the real link still works
         assert resp.status == 200 and await resp.read() == b"some bytes"
+
+
+# --- the depth check itself, against a plain walk ------------------------------------------------------
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _spine(rng: random.Random, levels: int) -> Any:
+    """A value `levels` deep along one path, with shallow siblings and bracket-laden strings."""
+    if levels == 0:
+        return rng.choice([1, "x[{", '"]}\\', None, 2.5])
+    children = [_spine(rng, levels - 1)] + [rng.choice([1, "[[", [], {}, [[1]], {"a[": {}}])
+                                           for _ in range(rng.randint(0, 2))]
+    rng.shuffle(children)
+    return children if rng.random() < 0.5 else {f'k{i}"{{': c for i, c in enumerate(children)}
+
+
+def test_the_depth_check_agrees_with_a_walk_of_the_decoded_value() -> None:
+    rng = random.Random(9)
+    for _ in range(3000):
+        value = _spine(rng, rng.randint(28, 36))
+        text = json.dumps(value)
+        expected = _depth(value) > MAX_DEPTH
+        assert nesting_exceeds(text) is expected, text
+        assert nesting_exceeds(text.encode()) is expected, text
+    # brackets that do not pair up, with more than MAX_DEPTH of them, are refused as well
+    assert nesting_exceeds("[" * 40) and nesting_exceeds("[}" * 40 + "[" * 33)
+    assert not nesting_exceeds("[]" * 1000) and not nesting_exceeds('"' + "[" * 1000 + '"')
