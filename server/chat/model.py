@@ -15,9 +15,6 @@ log = logging.getLogger(__name__)
 
 DIRECT = "direct"
 GROUP = "group"
-# Ids of unreadable messages already logged: a bounded set that only dedupes log lines.
-_reported_unreadable: set[int] = set()
-_REPORTED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -112,15 +109,12 @@ class Message:
 
     def mark_unreadable(self, reason: str) -> None:
         """Serve this message as a placeholder: same id, seq, kind and sender, an empty body and
-        `"unreadable": true`. Logged once per message (and process)."""
+        `"unreadable": true`. Logged each time it is read: only rows stored before the limits of
+        PROTOCOL.md 1.1 can be unreadable, and the sender's edit (or a recall) mends one."""
         self.unreadable = True
         self._json = None
-        if self.id not in _reported_unreadable:
-            if len(_reported_unreadable) >= _REPORTED_MAX:
-                _reported_unreadable.clear()
-            _reported_unreadable.add(self.id)
-            log.warning("message %s (conversation %s, seq %s) cannot be served (%s): sent as a placeholder",
-                        self.id, self.conversation_id, self.seq, reason)
+        log.warning("message %s (conversation %s, seq %s) cannot be served (%s): sent as a placeholder",
+                    self.id, self.conversation_id, self.seq, reason)
 
     def invalidate(self) -> None:
         """Its body changed (an edit, a recall): serialize it again."""
