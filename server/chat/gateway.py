@@ -277,7 +277,8 @@ class Connection:
             if error is not None:
                 lucky = error if isinstance(error, LuckyError) else LuckyError(
                     503, "unavailable", "The message could not be stored; send it again.")
-                transport.send(error_frame(frame_id, lucky.code, lucky.message))
+                code = _WS_CODES.get(lucky.code, lucky.code)
+                transport.send(error_frame(frame_id, code, lucky.message, lucky.details))
                 return
             message, _ = done.result()
             transport.send(sent_frame(frame_id, message.json()))
