@@ -66,7 +66,8 @@ def _common_rows(result: loadgen.Figures) -> list[list[str]]:
 
 
 def _rate_hint(errors: dict[str, int]) -> str:
-    return " (rate_limited: raise the server's chat.send_rate_per_s and chat.send_burst)" \
+    return (" (rate_limited: raise the server's chat.send_rate_per_s and chat.send_burst, and set"
+            " chat.frame_rate_per_s to 0)") \
         if "rate_limited" in errors else ""
 
 
@@ -89,7 +90,7 @@ def bench_command(
 
     W2 registers GROUP-SIZE new users, creates a group of them, connects them all, then one member sends MESSAGES text messages to the group with at most WINDOW in flight; every other member receives and acks each. It reports deliveries/s (messages x recipients) and fails when a member missed a message, got one twice or out of order. The group must fit the server's chat.max_group_members.
 
-    Run the server with LUCKY_AUTH__IP_RATE_PER_MIN=0 and high LUCKY_CHAT__SEND_RATE_PER_S and LUCKY_CHAT__SEND_BURST, or its limits answer instead.
+    Run the server with LUCKY_AUTH__IP_RATE_PER_MIN=0, LUCKY_CHAT__FRAME_RATE_PER_S=0, LUCKY_CHAT__MAX_SOCKETS_PER_IP=0 and high LUCKY_CHAT__SEND_RATE_PER_S and LUCKY_CHAT__SEND_BURST, or its limits answer instead (every client is one address, and receivers ack every message).
 
     Example: lucky bench --url http://127.0.0.1:8080 --pairs 50 --messages 200 --window 10
 
