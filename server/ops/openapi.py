@@ -45,8 +45,8 @@ _PATH_SCHEMAS: dict[str, dict[str, Any]] = {
 # 200) and an opaque `cursor`; history pages by seq; times are epoch seconds or milliseconds.
 _QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 200},
-    "before_seq": {"type": "integer", "minimum": 0},
-    "after_seq": {"type": "integer", "minimum": 0},
+    "before_seq": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+    "after_seq": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
     "wait": {"type": "integer", "minimum": 0, "maximum": 30},
     "exp": {"type": "integer", "minimum": 0},
     "direction": {"type": "string", "enum": ["in", "out"]},

@@ -1,9 +1,9 @@
 """How long the fuzz tests run: Hypothesis settings from the environment, bounded for CI.
 
-LUCKY_FUZZ_EXAMPLES scales every fuzz test (default 1: the CI budget, about a minute per
-backend for the whole folder on 2 cores); `LUCKY_FUZZ_EXAMPLES=10` runs ten times as many
-inputs. Shrinking is off unless LUCKY_FUZZ_SHRINK=1: a failing input is reported as found
-(its request or frames are in the assertion), and a shrink against a live server could take
+LUCKY_FUZZ_EXAMPLES scales every fuzz test (default 1: the CI budget, about 20 s per backend
+for the whole folder on 2 cores); `LUCKY_FUZZ_EXAMPLES=10` runs ten times as many inputs.
+Shrinking is off unless LUCKY_FUZZ_SHRINK=1: a failing input is reported as found (its
+request or frames are in the assertion), and a shrink against a live server could take
 minutes. The example database is off too: the tests leave nothing in the work tree.
 bench/fuzz.py is the long run (100,000 frames, 10,000 bodies).
 """

@@ -141,22 +141,23 @@ class FuzzSocket:
 
 
 async def read_until(device: Device, done: Any, what: str) -> dict[str, Any]:
-    """Frames of a bystander until `done(frame)`; each is checked, messages are acked."""
+    """Frames of a bystander (or a device reading back) until `done(frame)`; each is checked,
+    messages are acked."""
     while True:
         try:
             frame = await device.recv()
         except Closed as closed:
-            raise Broken("a bystander's socket closed", f"{what}: the bystander's socket closed with {closed.code}") \
+            raise Broken(f"a socket closed with {closed.code}", f"{what}: the socket closed with {closed.code}") \
                 from None
         except AssertionError as silent:
-            raise Broken("a bystander waited in vain", f"{what}: {silent}") from None
+            raise Broken("no answer", f"{what}: {silent}") from None
         check_frame(frame, what)
         if frame["type"] == "message":
             message = frame["message"]
             await device.send({"type": "ack", "conversation_id": message["conversation_id"], "seq": message["seq"]})
         if done(frame):
             return frame
-        require(frame["type"] != "error", "a bystander got an error", f"{what}: the bystander got {frame}")
+        require(frame["type"] != "error", "an error where none was due", f"{what}: got {frame}")
 
 
 async def open_device(http: ClientSession, url: str, token: str) -> Device:

@@ -322,6 +322,13 @@ def wire_frames(targets: Targets) -> st.SearchStrategy[WireFrame]:
     return st.one_of(text, text, text, text, text, text, text, text, text, text, binary)
 
 
+def bad_runs() -> st.SearchStrategy[list[WireFrame]]:
+    """20 to 24 bad frames in a row: the socket closes with 1008 after the 20th error frame."""
+    bad = st.one_of(st.sampled_from(["", "{", "nope", "[]", '{"type":"nope"}', '{"type":"ack"}']).map(WireFrame),
+                    st.binary(max_size=8).map(WireFrame))
+    return st.lists(bad, min_size=20, max_size=24)
+
+
 def huge_frames() -> st.SearchStrategy[WireFrame]:
     """A `ping` padded to just under or over the 64 KiB frame limit (1009 past it)."""
     return st.integers(64 * 1024 - 64, 64 * 1024 + 1024).map(
