@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from ..chat.conftest import http_error as error
 from ..social.conftest import MakeWorld, Person, World, gcid, make_world, text, world  # noqa: F401
 
 # --- helpers -------------------------------------------------------------------------------
@@ -63,14 +64,6 @@ async def send_file(sender: Person, to: Person, file_id: str) -> None:
     status, body = await sender.call("POST", f"/api/v1/conversations/{direct_cid(sender, to)}/messages",
                                      {"client_msg_id": f"f-{file_id}", "kind": "image", "body": {"file_id": file_id}})
     assert status == 201, body
-
-
-def error(answer: tuple[int, Any], status: int, code: str, field: str | None = None) -> None:
-    got, body = answer
-    assert got == status, body
-    assert body["error"]["code"] == code, body
-    if field is not None:
-        assert body["error"]["details"]["field"] == field, body
 
 
 async def history(person: Person, cid: str) -> dict[str, dict[str, Any]]:
