@@ -21,12 +21,14 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from lucky_server.chat.model import ConversationRef
 from lucky_server.chat.writer import PendingSend
 from lucky_server.errors import LuckyError
-from lucky_server.json_limits import MAX_DEPTH, nesting_exceeds
+from lucky_server.json_limits import MAX_DEPTH, first_unsafe_int, nesting_exceeds, unsafe_int_field
 from lucky_server.keys import CORE
 
 from ..chat.conftest import Chat, Device, User, assert_error, chat, direct_id, http_error, make_chat  # noqa: F401
@@ -458,3 +460,22 @@ def test_the_depth_check_agrees_with_a_walk_of_the_decoded_value() -> None:
     # brackets that do not pair up, with more than MAX_DEPTH of them, are refused as well
     assert nesting_exceeds("[" * 40) and nesting_exceeds("[}" * 40 + "[" * 33)
     assert not nesting_exceeds("[]" * 1000) and not nesting_exceeds('"' + "[" * 1000 + '"')
+
+
+_IDS = st.integers(min_value=0, max_value=2**70).map(str)
+_INTS = st.one_of(st.integers(min_value=-(2**70), max_value=2**70),
+                  st.sampled_from([SAFE, SAFE + 1, -SAFE, -SAFE - 1, TWO_64]))
+_SCALARS = st.one_of(_INTS, _IDS, _IDS.map(lambda i: f"p:{i}:{i}"), st.floats(allow_nan=False, allow_infinity=False),
+                     st.booleans(), st.none(), st.text(alphabet='0123456789:",[ -', max_size=40))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(st.text(alphabet='0123456789:"ab', max_size=8), inner, max_size=4), max_leaves=12)
+
+
+@hypothesis.settings(max_examples=500, deadline=None, database=None)
+@hypothesis.given(value=_VALUES, indent=st.sampled_from([None, 1]))
+def test_the_integer_scan_agrees_with_a_walk_of_the_decoded_value(value: Any, indent: int | None) -> None:
+    # The scan only decides whether to decode and walk: it must never pass over an unsafe
+    # integer, whatever digits, colons and quotes the strings around it hold.
+    text = json.dumps(value, indent=indent)
+    expected = first_unsafe_int(json.loads(text))
+    assert unsafe_int_field(text) == expected, text
