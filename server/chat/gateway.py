@@ -246,9 +246,12 @@ class Connection:
         elif isinstance(frame, Read):
             await chat.read(user_id, frame.conversation_id, frame.seq)
         elif isinstance(frame, Typing):
+            # Checked every time (from memory), relayed at most once per TYPING_EVERY_S: a
+            # throttled repeat is dropped silently, a former member's is forbidden.
             now = self.clock.monotonic()
-            if self._typing_due(frame.conversation_id, now):  # else dropped silently
-                await chat.typing(user_id, frame.conversation_id)
+            due = self._typing_due(frame.conversation_id, now)
+            await chat.typing(user_id, frame.conversation_id, relay=due)
+            if due:
                 self._typed(frame.conversation_id, now)
         elif isinstance(frame, Auth):
             await self.renew(frame)

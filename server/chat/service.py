@@ -391,9 +391,16 @@ class ChatService:
                               "user_id": str(user_id), "seq": seq})
         self.sessions.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
 
-    async def typing(self, user_id: int, conversation_id: str) -> None:
+    async def typing(self, user_id: int, conversation_id: str, relay: bool = True) -> None:
+        """Tell the other members the user is typing; current members only.
+
+        With `relay` False (a throttled repeat) only the check runs: a member removed since
+        the last relayed `typing` hears `forbidden`, not silence.
+        """
         ref = ConversationRef.parse(conversation_id)
         await self.audience.check_active(user_id, ref)
+        if not relay:
+            return
         frame = orjson.dumps({"type": "typing", "conversation_id": conversation_id, "user_id": str(user_id)})
         self.sessions.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
 

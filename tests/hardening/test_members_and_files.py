@@ -122,6 +122,24 @@ async def test_a_former_member_no_longer_acts_on_the_group(world: World, how: st
     assert status == 204
 
 
+async def test_a_member_removed_right_after_typing_hears_forbidden_not_silence(world: World) -> None:
+    # The typing throttle (one relay per 2 s) must not hide that the member is gone.
+    owner, member = await world.people("owner", "member")
+    gid = await world.group(owner, [member])
+    cid = gcid(gid)
+    device, watcher = await world.connect(member), await world.connect(owner)
+    await device.send({"type": "typing", "conversation_id": cid})
+    assert await device.barrier() == []
+    assert [f["type"] for f in await watcher.barrier()] == ["typing"]
+    assert (await owner.call("DELETE", f"/api/v1/groups/{gid}/members/{member.id}"))[0] == 204
+    await watcher.barrier()  # the system message of the removal
+    await device.barrier()
+    await device.send({"type": "typing", "id": "again", "conversation_id": cid})
+    replies = await device.barrier()
+    assert [(f["type"], f.get("code"), f.get("id")) for f in replies] == [("error", "forbidden", "again")], replies
+    await watcher.nothing_pending()
+
+
 async def test_nobody_acts_on_a_dismissed_group(world: World) -> None:
     owner, admin, member = await world.people("owner", "admin", "member")
     gid = await world.group(owner, [admin, member])
