@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from ..errors import validation_failed
-from ..ids import MAX_ID, parse_id
+from ..ids import parse_id
 from ..keys import AVATARS, CORE, GROUPS
 from ..storage.stores.groups import GroupRow, JoinRequestRow, MemberRow
 from ..storage.stores.users import UserStore
@@ -209,12 +209,13 @@ async def avatar(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/groups/{group_id}/requests", "Pending join requests (admins)",
-            query={"limit": "1 to 200"})
+            query={"limit": "1 to 200", "cursor": "next_cursor of the previous page"})
 async def join_requests(request: web.Request) -> web.Response:
     claims = caller(request)
     limit = query_limit(request)
-    rows = await request.app[GROUPS].join_requests(claims.user_id, path_id(request, "group_id"), MAX_ID, limit)
-    return json_response(list_body([await join_request_json(request, r) for r in rows], None))
+    rows, next_cursor = await request.app[GROUPS].join_requests(
+        claims.user_id, path_id(request, "group_id"), request.query.get("cursor") or None, limit)
+    return json_response(list_body([await join_request_json(request, r) for r in rows], next_cursor))
 
 
 @routes.post("/api/v1/groups/{group_id}/requests/{request_id}/accept", "Accept a join request")

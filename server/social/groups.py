@@ -21,7 +21,7 @@ from ..chat.model import ConversationRef, Message
 from ..clock import Clock
 from ..config import ChatConfig
 from ..errors import LuckyError, conflict, forbidden, not_found, validation_failed
-from ..ids import Snowflake, parse_id
+from ..ids import MAX_ID, Snowflake, parse_id
 from ..storage import Database, Tx
 from ..storage.stores.conversations import ConversationStore
 from ..storage.stores.groups import GroupRow, GroupStore, JoinRequestRow, MemberRow
@@ -33,6 +33,7 @@ OWNER, ADMIN, MEMBER = "owner", "admin", "member"
 JOIN_POLICIES = ("open", "approval", "invite_only")
 MAX_NAME, MAX_ANNOUNCEMENT = 64, 2000
 MEMBERS_CURSOR = "group_members"  # the tag of the member list's cursors (server/cursors.py)
+REQUESTS_CURSOR = "group_requests"  # ...and of the join requests'
 _RANK = {OWNER: 2, ADMIN: 1, MEMBER: 0}
 
 
@@ -413,10 +414,17 @@ class GroupService:
         await self._db.transaction("group_join_request", lambda tx: self._store.add_join_request(tx, request))
         return "request", request
 
-    async def join_requests(self, user_id: int, group_id: int, before_id: int, limit: int) -> list[JoinRequestRow]:
+    async def join_requests(self, user_id: int, group_id: int, cursor: str | None = None,
+                            limit: int = 50) -> tuple[list[JoinRequestRow], str | None]:
+        """One page of the pending join requests, newest first, and the next page's cursor
+        (owners and admins only)."""
+        before_id = cursors.int_cursor(cursor, REQUESTS_CURSOR) if cursor else MAX_ID
         state = await self.state(group_id)
         self._require_role(state, user_id, OWNER, ADMIN)
-        return await self._store.join_requests(group_id, before_id, limit)
+        rows = await self._store.join_requests(group_id, before_id, limit + 1)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return page, cursors.encode_cursor(REQUESTS_CURSOR, page[-1].id) if more and page else None
 
     async def answer_request(self, user_id: int, group_id: int, request_id: int, accept: bool) -> JoinRequestRow:
         state = await self.state(group_id)

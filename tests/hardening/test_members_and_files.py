@@ -295,6 +295,34 @@ async def test_the_member_list_pages(world: World) -> None:
         assert (status, body["error"]["code"]) == (400, "invalid_request"), (bad, body)
 
 
+async def test_the_join_requests_page(world: World) -> None:
+    owner, member, *joiners = await world.people("owner", "member", *(f"joiner{i}" for i in range(5)))
+    gid = await world.group(owner, [member], join_policy="approval")
+    base = f"/api/v1/groups/{gid}/requests"
+    filed = []
+    for joiner in joiners:
+        status, request = await joiner.call("POST", f"/api/v1/groups/{gid}/join", {"message": joiner.username})
+        assert status == 202, request
+        filed.append(request["id"])
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        status, page = await owner.call("GET", f"{base}?limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        assert status == 200 and len(page["items"]) <= 2, page
+        seen += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == filed[::-1]  # newest first, each once
+    members_cursor = (await owner.call("GET", f"/api/v1/groups/{gid}/members?limit=1"))[1]["next_cursor"]
+    assert members_cursor is not None
+    for bad in ("garbage", members_cursor):  # another list's cursor is not this one's
+        status, body = await owner.call("GET", f"{base}?cursor={bad}")
+        assert (status, body["error"]["code"]) == (400, "invalid_request"), (bad, body)
+    error(await owner.call("GET", f"{base}?limit=201"), 422, "validation_failed", "limit")
+
+
 async def test_the_ids_of_one_call_are_deduplicated_and_capped(make_world: MakeWorld) -> None:
     world = await make_world(chat={"max_group_members": 5})
     owner, a, b, c = await world.people("owner", "usera", "userb", "userc")
