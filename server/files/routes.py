@@ -216,7 +216,7 @@ async def thumbnail(request: web.Request) -> web.Response:
 
 
 async def thumbnail_response(request: web.Request, files: FileService, file: FileRow) -> web.Response:
-    """An image file's thumbnail as an answer (also used for a group's avatar)."""
+    """An image file's thumbnail as an answer."""
     etag = f'"{file.md5}-t{files.config.thumbnail_px}"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}
     if etag_matches(request.headers.get("If-None-Match"), etag):

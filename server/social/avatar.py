@@ -1,4 +1,5 @@
-"""Group avatars: a PNG grid of up to nine tiles, one per member, rendered off the event loop.
+"""Group avatars, always PNG: a grid of up to nine tiles, one per member, rendered off the event
+loop, or the avatar image the group was given, as a PNG of thumbnail size.
 
 Each tile is the member's initial on a colour derived from their id. Renders are cached by
 the members they show, so a group's avatar is drawn again only when its first members change.
@@ -10,7 +11,7 @@ import asyncio
 import hashlib
 import io
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -44,17 +45,35 @@ def render_grid(tiles: Sequence[tuple[int, str]]) -> bytes:
     return out.getvalue()
 
 
+def as_png(image: bytes) -> bytes:
+    """An image (a group's avatar thumbnail, small) re-encoded as PNG: the avatar's contract type."""
+    with Image.open(io.BytesIO(image)) as source:
+        out = io.BytesIO()
+        source.save(out, format="PNG", optimize=True)
+        return out.getvalue()
+
+
 class AvatarCache:
+    """Rendered group avatars, the least recently used dropped first: grids by the tiles they
+    show, avatar images by their content's md5."""
+
     def __init__(self) -> None:
-        self._renders: OrderedDict[tuple[tuple[int, str], ...], bytes] = OrderedDict()
+        self._renders: OrderedDict[tuple[tuple[int, str], ...] | str, bytes] = OrderedDict()
 
     async def grid(self, tiles: Sequence[tuple[int, str]]) -> bytes:
         key = tuple(tiles[:9])
+        return await self._cached(key, lambda: render_grid(key))
+
+    async def png_of(self, md5: str, image: bytes) -> bytes:
+        """`image` (of content `md5`) as PNG."""
+        return await self._cached(md5, lambda: as_png(image))
+
+    async def _cached(self, key: tuple[tuple[int, str], ...] | str, render: Callable[[], bytes]) -> bytes:
         cached = self._renders.get(key)
         if cached is not None:
             self._renders.move_to_end(key)
             return cached
-        png = await asyncio.to_thread(render_grid, key)
+        png = await asyncio.to_thread(render)
         self._renders[key] = png
         if len(self._renders) > _CACHE_SIZE:
             self._renders.popitem(last=False)

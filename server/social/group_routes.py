@@ -14,7 +14,7 @@ from ..ids import parse_id
 from ..keys import AVATARS, CORE, GROUPS
 from ..storage.stores.groups import GroupRow, JoinRequestRow, MemberRow
 from ..storage.stores.users import UserStore
-from ..files.routes import thumbnail_response
+from ..files.ranges import etag_matches
 from ..web.bodies import json_response, list_body, parse_body, path_id, query_limit, wire_id
 from ..web.routing import RouteTable
 from ..web.session import caller, user_json
@@ -198,7 +198,13 @@ async def avatar(request: web.Request) -> web.Response:
     # Set at creation: the avatar image made then, as its thumbnail. A group of an older
     # server may name a private file instead: that is never shown to everyone (the grid is).
     if chosen is not None and chosen.shared:
-        return await thumbnail_response(request, files, chosen)
+        etag = f'"{chosen.md5}-avatar{files.config.thumbnail_px}"'
+        headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
+        if etag_matches(request.headers.get("If-None-Match"), etag):
+            return web.Response(status=304, headers=headers)
+        thumbnail, _ = await files.thumbnail(chosen)
+        png = await request.app[AVATARS].png_of(f"{chosen.md5}:{files.config.thumbnail_px}", thumbnail)
+        return web.Response(body=png, content_type="image/png", headers=headers)
     users = await UserStore(request.app[CORE].db).by_ids(list(state.ordered[:9]))
     tiles = [(uid, users[uid].display_name) for uid in state.ordered[:9] if uid in users]
     png = await request.app[AVATARS].grid(tiles)
