@@ -55,11 +55,11 @@ def decode_cursor(cursor: str, tag: str, *kinds: type[int] | type[str]) -> list[
     return data[1:]
 
 
-def int_cursor(cursor: str, tag: str, low: int = 0, high: int = MAX_ID) -> int:
-    """The one int of a cursor of list `tag`, within low..high; else 400."""
+def int_cursor(cursor: str | None, tag: str, default: int) -> int:
+    """The one int of a cursor of list `tag`; `default` without a cursor; else 400."""
+    if not cursor:
+        return default
     (value,) = decode_cursor(cursor, tag, int)
-    if not low <= value <= high:
-        raise bad_cursor()
     return int(value)
 
 

@@ -42,7 +42,7 @@ class SearchService:
         phrases = phrases_of(query)
         if not phrases:
             return [], None
-        offset = _decode(cursor)
+        offset = cursors.int_cursor(cursor, "search", 0)
         memberships = {m.conversation_id: m for m in await self._conversations.for_user(user_id)}
         if conversation_id is not None:
             memberships = {k: v for k, v in memberships.items() if k == conversation_id}
@@ -56,13 +56,6 @@ class SearchService:
             if membership.until_seq is not None and row.seq > membership.until_seq:
                 continue
             hits.append(Hit(message_from_row(row), snippet(str(row.body.get("text", "")), query)))
-        next_cursor = _encode(offset + limit) if len(ids) > limit else None
+        next_cursor = cursors.encode_cursor("search", offset + limit) if len(ids) > limit else None
         return hits, next_cursor
 
-
-def _encode(offset: int) -> str:
-    return cursors.encode_cursor("search", offset)
-
-
-def _decode(cursor: str | None) -> int:
-    return cursors.int_cursor(cursor, "search") if cursor else 0

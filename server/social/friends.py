@@ -24,15 +24,6 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_MESSAGE = 200
 
 
-def encode_id_cursor(tag: str, value: int) -> str:
-    return cursors.encode_cursor(tag, value)
-
-
-def decode_id_cursor(tag: str, cursor: str | None, default: int) -> int:
-    """The id a cursor of list `tag` points past; `default` without one; 400 if not ours."""
-    return cursors.int_cursor(cursor, tag) if cursor else default
-
-
 class FriendService:
     def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, sessions: Sessions) -> None:
         self._db = db
@@ -104,10 +95,10 @@ class FriendService:
         return request, True
 
     async def requests(self, user_id: int, incoming: bool, cursor: str | None, limit: int) -> tuple[list[FriendRequestRow], str | None]:
-        before = decode_id_cursor("friend_requests", cursor, MAX_ID)
+        before = cursors.int_cursor(cursor, "friend_requests", MAX_ID)
         rows = await self._store.requests(user_id, incoming, before, limit + 1)
         page = rows[:limit]
-        return page, encode_id_cursor("friend_requests", page[-1].id) if len(rows) > limit and page else None
+        return page, cursors.encode_cursor("friend_requests", page[-1].id) if len(rows) > limit and page else None
 
     async def _pending_for(self, user_id: int, request_id: int) -> FriendRequestRow:
         request = await self._store.request(request_id)
@@ -143,12 +134,12 @@ class FriendService:
     # --- friends and blocks -------------------------------------------------------------------
 
     async def friends(self, user_id: int, cursor: str | None, limit: int) -> tuple[list[tuple[UserRecord, int]], str | None]:
-        after = decode_id_cursor("friends", cursor, 0)
+        after = cursors.int_cursor(cursor, "friends", 0)
         rows = await self._store.friends(user_id, after, limit + 1)
         page = rows[:limit]
         users = await self._users.by_ids([fid for fid, _ in page])
         items = [(users[fid], since) for fid, since in page if fid in users]
-        return items, encode_id_cursor("friends", page[-1][0]) if len(rows) > limit and page else None
+        return items, cursors.encode_cursor("friends", page[-1][0]) if len(rows) > limit and page else None
 
     async def unfriend(self, user_id: int, other_id: int) -> None:
         removed = await self._db.transaction("unfriend", lambda tx: self._store.unfriend(tx, user_id, other_id))

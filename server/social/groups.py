@@ -208,12 +208,6 @@ class GroupService:
     async def was_member(self, user_id: int, group_id: int) -> bool:
         return await self._rules.was_member(user_id, group_id)
 
-    def _applies(self, group_id: int, change: Callable[[GroupState], GroupState]) -> Callable[[Message], None]:
-        return self._rules.applies(group_id, change)
-
-    async def _changed(self, group_id: int) -> GroupState:
-        return await self._rules.reload(group_id)
-
     # --- reading -----------------------------------------------------------------------------------
 
     async def get(self, group_id: int) -> GroupRow:
@@ -259,7 +253,7 @@ class GroupService:
         body = {"event": event, "actor_id": str(actor_id), **fields}
         return await self._chat.post_system(actor_id, conversation_of(group_id), body, effect=effect,
                                             also_notify=also_notify,
-                                            on_dispatched=self._applies(group_id, change) if change else None)
+                                            on_dispatched=self._rules.applies(group_id, change) if change else None)
 
     def _check_id_count(self, user_ids: Sequence[Any], field_name: str) -> None:
         """At most `chat.max_group_members` ids in one call (duplicates counted): checked
@@ -269,7 +263,8 @@ class GroupService:
             raise validation_failed(field_name, f"at most {cap} user ids in one call")
 
     async def _usable_users(self, user_ids: Sequence[Any], field_name: str) -> list[int]:
-        self._check_id_count(user_ids, field_name)
+        """The ids, once each in the order given, of users that exist and are not disabled
+        (422 naming the others); the caller has checked their count (`_check_id_count`)."""
         unique: dict[int, None] = {}  # a set that keeps the order given: linear, not quadratic
         for raw in user_ids:
             uid = parse_id(raw)
@@ -288,6 +283,7 @@ class GroupService:
         """Create a group; `avatar` makes its avatar image (a new file: see
         `FileService.make_avatar`) once everything else is known to be right."""
         name = _check_name(name)
+        self._check_id_count(member_ids, "member_ids")
         ids = [uid for uid in await self._usable_users(member_ids, "member_ids") if uid != owner_id]
         if len(ids) + 1 > self._config.max_group_members:
             raise validation_failed("member_ids", f"a group holds at most {self._config.max_group_members} members")
@@ -302,7 +298,7 @@ class GroupService:
 
         await self._post(owner_id, group.id, "group.created", effect, also_notify=[owner_id, *ids],
                          target_ids=[str(uid) for uid in ids], name=name)
-        return (await self._changed(group.id)).group
+        return (await self._rules.reload(group.id)).group
 
     async def update(self, user_id: int, group_id: int, *, name: str | None = None,
                      announcement: str | None = None, join_policy: str | None = None,
@@ -348,7 +344,7 @@ class GroupService:
             await self._post(user_id, group_id, event, effect if first else None,
                              change=change if first else None, **fields)
             first = False
-        return (await self._changed(group_id)).group
+        return (await self._rules.reload(group_id)).group
 
     async def dismiss(self, user_id: int, group_id: int) -> None:
         state = await self.state(group_id)
@@ -364,7 +360,7 @@ class GroupService:
 
         await self._post(user_id, group_id, "group.dismissed", effect,
                          change=lambda s: s.with_group(dismissed=True))
-        await self._changed(group_id)
+        await self._rules.reload(group_id)
 
     async def invite(self, user_id: int, group_id: int, user_ids: Sequence[Any]) -> list[MemberRow]:
         self._check_id_count(user_ids, "user_ids")
@@ -377,7 +373,7 @@ class GroupService:
         if not ids:
             raise conflict("They are members already.")
         await self._add(user_id, state, ids)
-        new_state = await self._changed(group_id)
+        new_state = await self._rules.reload(group_id)
         return [new_state.members[uid] for uid in ids if uid in new_state.members]
 
     async def _add(self, actor_id: int, state: GroupState, ids: list[int]) -> None:
@@ -405,7 +401,7 @@ class GroupService:
             raise forbidden("This group is invite only: ask a member to add you.")
         if policy == "open":
             await self._add(user_id, state, [user_id])
-            return "member", (await self._changed(group_id)).members[user_id]
+            return "member", (await self._rules.reload(group_id)).members[user_id]
         existing = await self._store.pending_join(group_id, user_id)
         if existing is not None:
             return "request", existing
@@ -418,7 +414,7 @@ class GroupService:
                             limit: int = 50) -> tuple[list[JoinRequestRow], str | None]:
         """One page of the pending join requests, newest first, and the next page's cursor
         (owners and admins only)."""
-        before_id = cursors.int_cursor(cursor, REQUESTS_CURSOR) if cursor else MAX_ID
+        before_id = cursors.int_cursor(cursor, REQUESTS_CURSOR, MAX_ID)
         state = await self.state(group_id)
         self._require_role(state, user_id, OWNER, ADMIN)
         rows = await self._store.join_requests(group_id, before_id, limit + 1)
@@ -438,7 +434,7 @@ class GroupService:
         new_state = "accepted" if accept else "rejected"
         if accept and request.user_id not in state.members:
             await self._add(user_id, state, [request.user_id])
-            await self._changed(group_id)
+            await self._rules.reload(group_id)
         await self._db.transaction("group_join_answer", lambda tx: self._store.set_join_state(tx, request_id, new_state))
         return JoinRequestRow(request.id, request.group_id, request.user_id, request.message, new_state,
                               request.created_at)
@@ -466,7 +462,7 @@ class GroupService:
 
         await self._post(user_id, group_id, event, effect, change=lambda s: s.without(target_id),
                          target_ids=[str(target_id)])
-        await self._changed(group_id)
+        await self._rules.reload(group_id)
 
     async def set_member(self, user_id: int, group_id: int, target_id: int, *, role: str | None = None,
                          muted_until: int | None = None, mute_given: bool = False) -> MemberRow:
@@ -505,7 +501,7 @@ class GroupService:
             await self._post(user_id, group_id, event, effect if first else None, target_ids=[str(target_id)],
                              change=(lambda s: s.with_members(changed)) if first else None, **fields)
             first = False
-        return (await self._changed(group_id)).members[target_id]
+        return (await self._rules.reload(group_id)).members[target_id]
 
     async def transfer(self, user_id: int, group_id: int, target_id: int) -> GroupRow:
         state = await self.state(group_id)
@@ -530,7 +526,7 @@ class GroupService:
 
         await self._post(user_id, group_id, "group.owner_changed", effect, change=change,
                          target_ids=[str(target_id)])
-        return (await self._changed(group_id)).group
+        return (await self._rules.reload(group_id)).group
 
     # --- operators' views (the CLI: `lucky group list|show`) ----------------------------------------
 
