@@ -62,15 +62,10 @@ _RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def _path_schema(name: str) -> dict[str, Any]:
-    if name in _PATH_SCHEMAS:
-        return _PATH_SCHEMAS[name]
-    return _ID if name.endswith("_id") else {"type": "string"}
-
-
-def _query_schema(name: str) -> dict[str, Any]:
-    if name in _QUERY_SCHEMAS:
-        return _QUERY_SCHEMAS[name]
+def _schema(name: str, named: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A parameter's schema: fixed by its name (`named`), an id for `*_id`, else a string."""
+    if name in named:
+        return named[name]
     return _ID if name.endswith("_id") else {"type": "string"}
 
 
@@ -99,10 +94,10 @@ def build_openapi(app: web.Application, server_url: str) -> dict[str, Any]:
             "tags": [spec.tag],
             "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
             "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": _path_schema(p)} for p in path_params
+                {"name": p, "in": "path", "required": True, "schema": _schema(p, _PATH_SCHEMAS)} for p in path_params
             ] + [
                 {"name": name, "in": "query", "required": False, "description": text,
-                 "schema": _query_schema(name)} for name, text in spec.query.items()
+                 "schema": _schema(name, _QUERY_SCHEMAS)} for name, text in spec.query.items()
             ],
             "responses": {
                 str(code): {"description": text} for code, text in (spec.responses or {200: "OK"}).items()

@@ -11,6 +11,7 @@ user's conversation list and history still read).
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 from urllib.parse import unquote
 
 from hypothesis import assume, event, given
@@ -29,6 +30,14 @@ BODY_EXAMPLES = 400  # per backend, times LUCKY_FUZZ_EXAMPLES
 QUERY_EXAMPLES = 250
 
 
+def answered(statuses: Counter[int], status: int, kind: str, answer: Any, what: str) -> None:
+    """Count an answer by status (for Hypothesis' statistics and the summary) and hold it to
+    the contract."""
+    event(f"status {status}")
+    statuses[status] += 1
+    check_http_answer(status, kind, answer, what)
+
+
 def test_json_bodies_never_break_the_server(world: World) -> None:
     operations, inputs = json_operations(world), Inputs(world)
     statuses: Counter[int] = Counter()
@@ -41,10 +50,7 @@ def test_json_bodies_never_break_the_server(world: World) -> None:
         body = data.draw(inputs.body(fields), label="body")
         content_type = data.draw(content_types(), label="content type")
         status, kind, answer = world.app.send(method, path, body.data, content_type, world.token)
-        what = f"{method} {path} ({content_type}) with {body!r}"
-        event(f"status {status}")
-        statuses[status] += 1
-        check_http_answer(status, kind, answer, what)
+        answered(statuses, status, kind, answer, f"{method} {path} ({content_type}) with {body!r}")
         if status < 300 and template.endswith("/messages"):
             assert_readable(world, [unquote(path.split("/")[4])], newest_only=True)
 
@@ -68,9 +74,7 @@ def test_query_strings_never_break_the_server(world: World) -> None:
         target = f"{path}?{query}" if query else path
         assume(len(target) <= MAX_URL)
         status, kind, answer = world.app.send(method, target, token=world.token)
-        event(f"status {status}")
-        statuses[status] += 1
-        check_http_answer(status, kind, answer, f"{method} {target}")
+        answered(statuses, status, kind, answer, f"{method} {target}")
 
     try:
         one_request()
