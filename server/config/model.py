@@ -95,6 +95,37 @@ class CallsConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    grace_s: int = 30  # a message not marked dispatched this long after its commit is dispatched again
+    max_attempts: int = 10  # then the row is marked failed (shown by `lucky outbox status`)
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    webhook_url: str = ""  # empty: no offline push
+    webhook_secret: str = ""  # signs each notification (X-Lucky-Signature)
+    include_preview: bool = False  # the text's first 100 characters in the notification
+    max_attempts: int = 8
+    timeout_s: float = 10.0  # an answer later than this counts as a failure
+
+
+@dataclass(frozen=True)
+class JobsConfig:
+    enabled: bool = True  # false: this node runs no scheduled job
+    outbox_every_s: int = 5
+    cleanup_schedule: str = "17 4 * * *"  # cron: expired sessions, abandoned uploads, orphaned blobs
+    orphan_grace_h: int = 24  # a blob nobody references is removed only after this long
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    schedule: str = "0 3 * * *"  # cron; empty: no scheduled backup
+    keep: int = 7  # scheduled backups kept; older ones are removed
+    to: str = ""  # a folder or an s3:// URL; empty: <data dir>/backups
+    passphrase_file: str = ""  # empty: archives are not encrypted
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -105,6 +136,10 @@ class Config:
     chat: ChatConfig = field(default_factory=ChatConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    push: PushConfig = field(default_factory=PushConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
 
     @property
     def database_url(self) -> str:
