@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 Row = dict[str, Any]
@@ -58,6 +60,55 @@ def as_columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column as both databases can describe it: `kind` is boolean, integer, text or other
+    (SQLite's 0/1 and PostgreSQL's true/false are both `boolean`)."""
+
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """A table, its columns in order, and the tables its foreign keys point to."""
+
+    name: str
+    columns: tuple[Column, ...]
+    references: tuple[str, ...] = ()
+
+
+def column_kind(declared: str) -> str:
+    """The portable kind of a declared column type (SQLite's declaration or PostgreSQL's data_type)."""
+    lowered = declared.strip().lower()
+    if lowered in {"boolean", "bool"}:
+        return "boolean"
+    if lowered in {"bigint", "integer", "int", "smallint", "int8", "int4", "int2"}:
+        return "integer"
+    if lowered in {"text", "character varying", "varchar"} or lowered.startswith("varchar"):
+        return "text"
+    return "other"
+
+
+class Snapshot(abc.ABC):
+    """One consistent, read-only view of every table (for backups): what the database held
+    at one instant, however long reading it takes, while writes go on."""
+
+    @abc.abstractmethod
+    async def tables(self) -> list[TableShape]:
+        """Every table of Lucky's schema (not the engine's own, nor a virtual table's shadows)."""
+
+    @abc.abstractmethod
+    def rows(self, table: TableShape, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The table's rows in batches of at most `batch`, values in `table.columns` order;
+        streamed (a server-side cursor), never the whole table in memory."""
+
+
+def quote_name(name: str) -> str:
+    """A table or column name as a quoted identifier (names come from the catalog)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Database(abc.ABC):
     """A connection to SQLite or PostgreSQL: reads, named write transactions, health."""
 
@@ -110,6 +161,29 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def description(self) -> str:
         """Where this database is, without secrets; for `lucky doctor` and logs."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> AbstractAsyncContextManager[Snapshot]:
+        """A consistent read-only view of the whole database, on a connection of its own, for
+        as long as the context lasts (SQLite: one read transaction; PostgreSQL: REPEATABLE
+        READ READ ONLY). Writers are not blocked."""
+
+    async def table_shapes(self) -> list[TableShape]:
+        """The tables this database holds now (empty for a new one)."""
+        async with self.snapshot() as view:
+            return await view.tables()
+
+    async def insert_rows(self, tx: Tx, table: TableShape, columns: Sequence[str],
+                          rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows into `table` (a shape read from this database; `columns` must be its
+        own), values already of the column types: the restore of a backup."""
+        known = {c.name for c in table.columns}
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise DatabaseError(f"table {table.name} has no column {unknown[0]}")
+        names = ", ".join(quote_name(c) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        await tx.executemany(f"INSERT INTO {quote_name(table.name)} ({names}) VALUES ({marks})", rows)
 
 
 def open_database(url: str, *, readers: int = 2, pool_min: int = 1, pool_max: int = 10,

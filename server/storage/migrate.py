@@ -51,10 +51,16 @@ async def status(db: Database) -> SchemaStatus:
     return SchemaStatus(await current_version(db), len(load_migrations()))
 
 
-async def migrate(db: Database, now_ms: int) -> list[Migration]:
-    """Apply every pending migration, each in its own transaction; the ones applied."""
+async def migrate(db: Database, now_ms: int, *, up_to: int | None = None) -> list[Migration]:
+    """Apply every pending migration, each in its own transaction; the ones applied.
+
+    With `up_to`, only the migrations up to that version (a backup's rows are restored into
+    the schema they were taken from, then the later migrations run).
+    """
     migrations = load_migrations()
     latest = len(migrations)
+    if up_to is not None:
+        migrations = migrations[:up_to]
     applied: list[Migration] = []
 
     async def ensure_table(tx: Tx) -> None:
@@ -86,7 +92,7 @@ async def migrate(db: Database, now_ms: int) -> list[Migration]:
         if await db.transaction(f"migrate_v{migration.version:04d}", apply):
             log.info("applied migration v%04d %s", migration.version, migration.name)
             applied.append(migration)
-    if not migrations:
+    if not migrations or up_to is not None:
         return applied
     await check_compatible(db)
     return applied

@@ -9,9 +9,10 @@ schema, created on first use: several instances, or parallel test runs, can shar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,10 +20,23 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from .engine import Database, DatabaseError, Params, Row, Tx, UndefinedTable, UniqueViolation
+from .engine import (
+    Column,
+    Database,
+    DatabaseError,
+    Params,
+    Row,
+    Snapshot,
+    TableShape,
+    Tx,
+    UndefinedTable,
+    UniqueViolation,
+    column_kind,
+    quote_name,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +100,57 @@ class _PgTx(Tx):
         try:
             cursor = await self._conn.execute(_to_psycopg(sql), params)
             return await cursor.fetchall()
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+
+_SHAPES = """
+SELECT c.table_name, c.column_name, c.data_type
+FROM information_schema.columns c
+JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+ORDER BY c.table_name, c.ordinal_position
+"""
+_REFERENCES = """
+SELECT DISTINCT src.relname AS table_name, dst.relname AS ref
+FROM pg_constraint k
+JOIN pg_class src ON src.oid = k.conrelid
+JOIN pg_class dst ON dst.oid = k.confrelid
+WHERE k.contype = 'f' AND src.relnamespace = current_schema()::regnamespace
+"""
+
+
+class _PgSnapshot(Snapshot):
+    """Reads in one REPEATABLE READ READ ONLY transaction on a connection of its own: every
+    query sees the database as it was at the first one."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
+        self._conn = conn
+
+    async def tables(self) -> list[TableShape]:
+        try:
+            columns: dict[str, list[Column]] = {}
+            for table, column, kind in await (await self._conn.execute(_SHAPES)).fetchall():
+                columns.setdefault(str(table), []).append(Column(str(column), column_kind(str(kind))))
+            references: dict[str, set[str]] = {}
+            for table, ref in await (await self._conn.execute(_REFERENCES)).fetchall():
+                references.setdefault(str(table), set()).add(str(ref))
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        return [TableShape(name, tuple(cols), tuple(sorted(references.get(name, ()))))
+                for name, cols in sorted(columns.items())]
+
+    async def rows(self, table: TableShape, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+        names = ", ".join(quote_name(c.name) for c in table.columns)
+        try:
+            # A named (server-side) cursor: the rows come `batch` at a time.
+            async with self._conn.cursor(name="lucky_snapshot") as cursor:
+                await cursor.execute(f"SELECT {names} FROM {quote_name(table.name)}")
+                while True:
+                    rows = await cursor.fetchmany(batch)
+                    if not rows:
+                        return
+                    yield rows
         except psycopg.Error as exc:
             raise _translate(exc) from exc
 
@@ -205,6 +270,28 @@ class PostgresDatabase(Database):
             self._active -= 1
             if self._active == 0:
                 self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        # Its own connection, not one of the pool's: a long backup must not hold a slot
+        # that requests need.
+        options: dict[str, Any] = {"options": f"-c search_path={self.schema}"} if self.schema else {}
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, connect_timeout=10, row_factory=tuple_row,
+                                                         **options)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot reach {self._where}: {str(exc).strip()}") from exc
+        try:
+            await conn.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
+            await conn.set_read_only(True)
+            await conn.execute("SELECT 1")  # begins the transaction: the snapshot is taken here
+            yield _PgSnapshot(conn)
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                await conn.rollback()
+            await conn.close()
 
     async def lock_for_migration(self, tx: Tx) -> None:
         # Two nodes starting together must not both apply the same migration. The lock is

@@ -10,10 +10,11 @@ raises rolls back to its savepoint and fails alone; the others in the batch stil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,20 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aiosqlite
 
-from .engine import Database, DatabaseError, Params, Row, Tx, UndefinedTable, UniqueViolation
+from .engine import (
+    Column,
+    Database,
+    DatabaseError,
+    Params,
+    Row,
+    Snapshot,
+    TableShape,
+    Tx,
+    UndefinedTable,
+    UniqueViolation,
+    column_kind,
+    quote_name,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -118,6 +132,40 @@ class _SqliteTx(Tx):
     async def finish(self, sql: str) -> None:
         """Run what is held, then `sql` (COMMIT, RELEASE ...), in one call."""
         await self._run(lambda db: db.execute(sql))
+
+
+class _SqliteSnapshot(Snapshot):
+    """Reads on one read-only connection inside one `BEGIN` (a WAL read transaction): every
+    query sees the database as it was at the first one, while the writer goes on."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _all(self, sql: str) -> list[tuple[Any, ...]]:
+        async with self._conn.execute(sql) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+    async def tables(self) -> list[TableShape]:
+        # table_list's type is 'table' for ordinary tables: an FTS5 table is 'virtual' and
+        # its storage 'shadow', and sqlite_* are the engine's own.
+        names = [str(r[1]) for r in await self._all("PRAGMA main.table_list")
+                 if r[2] == "table" and not str(r[1]).startswith("sqlite_")]
+        shapes = []
+        for name in sorted(names):
+            columns = tuple(Column(str(r[1]), column_kind(str(r[2])))
+                            for r in await self._all(f"PRAGMA main.table_info({quote_name(name)})"))
+            references = sorted({str(r[2]) for r in await self._all(f"PRAGMA main.foreign_key_list({quote_name(name)})")})
+            shapes.append(TableShape(name, columns, tuple(references)))
+        return shapes
+
+    async def rows(self, table: TableShape, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+        names = ", ".join(quote_name(c.name) for c in table.columns)
+        async with self._conn.execute(f"SELECT {names} FROM {quote_name(table.name)}") as cursor:
+            while True:
+                rows = await cursor.fetchmany(batch)
+                if not rows:
+                    return
+                yield [tuple(r) for r in rows]
 
 
 @dataclass
@@ -242,6 +290,25 @@ class SqliteDatabase(Database):
     async def lock_for_migration(self, tx: Tx) -> None:
         # One writer connection per process and BEGIN IMMEDIATE already serialize writers.
         return None
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        try:
+            conn = await aiosqlite.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot read SQLite database {self.path}: {exc}") from exc
+        try:
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.execute("BEGIN")
+            # The read transaction (and so the snapshot) starts with the first read.
+            await conn.execute_fetchall("SELECT COUNT(*) FROM sqlite_schema")
+            yield _SqliteSnapshot(conn)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+            await conn.close()
 
     async def _write_loop(self) -> None:
         assert self._writer is not None
