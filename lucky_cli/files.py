@@ -60,4 +60,4 @@ def cleanup(data_dir: Path = DataDir) -> None:
         return await core.files.cleanup_abandoned()
 
     report = with_core(data_dir, go)
-    output.ok(f"removed {report.uploads_removed} stale upload(s) and {report.chunks_removed} stored chunk(s)")
+    output.ok(report.summary())

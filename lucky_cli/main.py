@@ -20,7 +20,8 @@ from lucky_server.clock import Clock
 from lucky_server.config import CONFIG_FILE, ConfigError, load_config, render_default_toml
 from lucky_server.core import database_for, open_core
 from lucky_server.errors import LuckyError
-from lucky_server.ops.health import Check, check_all
+from lucky_server.jobs.service import JobWarning
+from lucky_server.ops.health import Check, check_all, warnings
 from lucky_server.runner import ServeError
 from lucky_server.storage import DatabaseError
 from lucky_server.storage.migrate import migrate as apply_migrations
@@ -31,6 +32,7 @@ from .context import DataDir, require_config
 from .bench import bench_command
 from .files import files_app
 from .groups import group_app
+from .jobs import jobs_app
 from .output import CliFailure, fail
 from .users import user_app
 
@@ -45,6 +47,7 @@ app = typer.Typer(
 app.add_typer(user_app, name="user")
 app.add_typer(files_app, name="files")
 app.add_typer(group_app, name="group")
+app.add_typer(jobs_app, name="jobs")
 app.command("bench")(bench_command)
 
 
@@ -217,13 +220,15 @@ def migrate(data_dir: Path = DataDir) -> None:
 def doctor(data_dir: Path = DataDir) -> None:
     """Check every configured backend (database, Redis, file storage) and print a table.
 
-    Exits 1 if any check fails.
+    Exits 1 if any check fails. Also warns (a `warn` row, exit 0) about a scheduled job that
+    failed 3 times in a row or has not succeeded for 3 of its intervals, and about outbox or
+    push rows pending over 10 minutes or marked failed.
 
     Example: lucky doctor --data-dir ./data
     """
     config = require_config(data_dir)
 
-    async def go() -> list[Check]:
+    async def go() -> tuple[list[Check], list[JobWarning]]:
         db = database_for(config)
         try:
             await db.open()
@@ -231,14 +236,17 @@ def doctor(data_dir: Path = DataDir) -> None:
             pass  # the database check below reports it
         try:
             checks: list[Check] = await check_all(config, db)
-            return checks
+            database_ok = all(c.ok for c in checks if c.name == "database")
+            return checks, await warnings(db, Clock().now_ms()) if database_ok else []
         finally:
             await db.close()
 
-    checks = asyncio.run(go())
+    checks, concerns = asyncio.run(go())
     rows: list[list[output.Cell]] = [
         [c.name, output.styled("ok", "green") if c.ok else output.styled("FAIL", "red"), c.target, c.detail,
          f"{c.seconds * 1000:.0f} ms"] for c in checks]
+    # Warnings (a job failing again and again, a backlog) are rows too, but do not fail doctor.
+    rows += [[w.subject, output.styled("warn", "yellow"), w.target, w.detail, ""] for w in concerns]
     output.table(f"lucky doctor: {data_dir}", ["backend", "status", "where", "detail", "time"], rows)
     failed = [c.name for c in checks if not c.ok]
     if failed:

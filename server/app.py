@@ -17,6 +17,9 @@ from .clock import Clock
 from .config import Config
 from .core import Core, open_core
 from .files.routes import routes as file_routes
+from .jobs.routes import routes as job_routes
+from .jobs.scheduler import scheduled_jobs
+from .jobs.service import refresh_job_metrics
 from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH
 from .metrics import Metrics
 from .ops.routes import routes as ops_routes
@@ -30,7 +33,7 @@ from .web.middleware import auth_middleware, error_middleware
 log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
-                group_routes, search_routes, file_routes)
+                group_routes, search_routes, file_routes, job_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -74,12 +77,14 @@ async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
     """What only a server runs: the chat writer and sweeper, the revocation feed, the gauges."""
     chat = core.chat
     metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
+    metrics.refreshers.append(lambda: refresh_job_metrics(metrics, core.db))
     await chat.start()
     try:
         every_s = core.config.auth.revocation_poll_s
         watching = asyncio.create_task(core.auth.revocations.poll_forever(every_s)) if every_s else None
         try:
-            yield
+            async with scheduled_jobs(core):  # stopped first: a job may still use chat or the outbox
+                yield
         finally:
             if watching is not None:
                 watching.cancel()

@@ -2,9 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    """One scheduled job's runs as job_runs records them (all nodes of the site together)."""
+
+    name: str
+    ok: int
+    failed: int
+    consecutive_failures: int
+    last_success_ms: int | None
+
+
+class JobRunsCollector(Collector):
+    """Job metrics read from the database before each scrape: counters that every node of a
+    site reports alike (they count the site's runs, not this node's)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[JobCounts] = []
+
+    def collect(self) -> Iterator[Metric]:
+        runs = CounterMetricFamily("lucky_job_runs", "Runs of each scheduled job by outcome (ok, failed)",
+                                   labels=["job", "outcome"])
+        success = GaugeMetricFamily("lucky_job_last_success_timestamp_seconds",
+                                    "When each scheduled job last succeeded (absent: never)", labels=["job"])
+        failures = GaugeMetricFamily("lucky_job_consecutive_failures",
+                                     "Failed runs of each scheduled job since its last success", labels=["job"])
+        for job in self.jobs:
+            runs.add_metric([job.name, "ok"], job.ok)
+            runs.add_metric([job.name, "failed"], job.failed)
+            failures.add_metric([job.name], job.consecutive_failures)
+            if job.last_success_ms is not None:
+                success.add_metric([job.name], job.last_success_ms / 1000)
+        yield runs
+        yield success
+        yield failures
 
 
 class Metrics:
@@ -39,6 +78,9 @@ class Metrics:
         self.outbox = Gauge("lucky_outbox_rows", "Outbox rows by state", ["state"], registry=self.registry)
         self.db_batches = Gauge("lucky_db_write_batches", "Write batches committed (SQLite)",
                                 registry=self.registry)
+
+        self.jobs = JobRunsCollector()
+        self.registry.register(self.jobs)
 
     async def refresh(self) -> None:
         """Let each feature set its gauges just before a scrape."""

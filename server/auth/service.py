@@ -6,6 +6,7 @@ get `TokenSet`s or `LuckyError`s back.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -43,6 +44,25 @@ class Device:
     id: str = ""
     name: str = ""
     platform: str = ""
+
+
+DAY_MS = 86_400_000
+CLEANUP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class SessionCleanup:
+    """What `AuthService.cleanup_sessions` removed."""
+
+    revoked_families: int
+    expired_families: int
+    refresh_tokens: int
+    login_failures: int
+
+    def summary(self) -> str:
+        return (f"removed {self.revoked_families + self.expired_families} token families "
+                f"({self.revoked_families} revoked, {self.expired_families} expired), "
+                f"{self.refresh_tokens} refresh tokens, {self.login_failures} old login failures")
 
 
 @dataclass(frozen=True)
@@ -361,6 +381,38 @@ class AuthService:
                                      "user.promote" if is_admin else "user.demote", str(user_id))
 
         await self._db.transaction("user_promote", write)
+
+    # --- clean-up (the cleanup.sessions job) ------------------------------------------------
+
+    async def cleanup_sessions(self, now_ms: int | None = None) -> SessionCleanup:
+        """Remove what no request can use any more, in batches of `CLEANUP_BATCH` (each its own
+        transaction, so the SQLite writer is never held long):
+
+        - refresh tokens that expired over a day ago (and were issued over a day plus an
+          access token's lifetime ago), and then each live family left without any: every
+          access token of a family is issued with one of its refresh tokens, so none of them
+          can still be valid;
+        - families revoked over `max(a day, auth.access_ttl_s)` ago, with their tokens: until
+          then a revoked family must stay, both so that an access token of it is refused as
+          revoked and so that other nodes' revocation feeds (which look seconds back) see it;
+        - failed logins older than `auth.lock_window_s` (no longer counted by the lock).
+        """
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        access_ms = self._config.access_ttl_s * 1000
+        revoked = tokens = expired_families = 0
+        while ids := await self._tokens.revoked_before(now - max(DAY_MS, access_ms), CLEANUP_BATCH):
+            tokens += await self._db.transaction("sessions_cleanup_revoked",
+                                                 functools.partial(self._tokens.remove_families, family_ids=ids))
+            revoked += len(ids)
+        while batch := await self._tokens.expired_before(now - DAY_MS, now - DAY_MS - access_ms, CLEANUP_BATCH):
+            expired_families += await self._db.transaction("sessions_cleanup_expired",
+                                                           functools.partial(self._tokens.remove_refresh, tokens=batch))
+            tokens += len(batch)
+        failures = await self._users.forget_failures_before(now - self._config.lock_window_s * 1000)
+        report = SessionCleanup(revoked, expired_families, tokens, failures)
+        if revoked or expired_families or tokens or failures:
+            log.info("sessions clean-up: %s", report.summary())
+        return report
 
     async def _notify(self, user_id: int, families: list[int], reason: str) -> None:
         self.revocations.saw(families)

@@ -9,11 +9,16 @@ whole in memory. Blocking I/O runs in threads, never on the event loop.
 from __future__ import annotations
 
 import abc
+import itertools
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 READ_CHUNK = 1024 * 1024
+LIST_BATCH = 1000
+T = TypeVar("T")
 _KEY = re.compile(r"[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*")
 
 
@@ -29,6 +34,15 @@ def check_key(key: str) -> str:
     if not _KEY.fullmatch(key) or ".." in key:
         raise ValueError(f"not a blob key: {key!r}")
     return key
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    """One stored blob as a listing shows it."""
+
+    key: str
+    size: int
+    modified_ms: int  # when it was last written, epoch milliseconds
 
 
 class BlobReader(abc.ABC):
@@ -85,6 +99,25 @@ class BlobStore(abc.ABC):
     async def check(self) -> str:
         """Raise unless the store is reachable and writable; a one-line detail otherwise."""
 
+    async def listing(self, prefix: str) -> AsyncIterator[BlobEntry]:
+        """Every blob whose key starts with `prefix/`, with its size and last-modified time,
+        fetched `LIST_BATCH` at a time (for the orphaned-blob clean-up)."""
+        entries = self._walk(check_key(prefix))
+        while True:
+            batch = await self._blocking(lambda: list(itertools.islice(entries, LIST_BATCH)))
+            for entry in batch:
+                yield entry
+            if len(batch) < LIST_BATCH:
+                return
+
+    @abc.abstractmethod
+    def _walk(self, prefix: str) -> Iterator[BlobEntry]:
+        """The blobs under `prefix/`, lazily (blocking: pulled in a worker thread)."""
+
+    @abc.abstractmethod
+    async def _blocking(self, fn: Callable[[], T]) -> T:
+        """Run a blocking call in this store's worker threads."""
+
     async def presigned_url(self, key: str, expires_s: int, filename: str, mime: str,
                             disposition: str) -> str | None:
         """A URL the client may fetch the blob from directly, or None where there is none."""
@@ -113,4 +146,4 @@ def open_blob_store(url: str) -> BlobStore:
     raise BlobError(f"unsupported storage URL {url!r}: use file:///path or s3://KEY:SECRET@HOST:PORT/BUCKET")
 
 
-__all__ = ["BlobError", "BlobNotFound", "BlobReader", "BlobStore", "READ_CHUNK", "check_key", "open_blob_store"]
+__all__ = ["BlobEntry", "BlobError", "BlobNotFound", "BlobReader", "BlobStore", "READ_CHUNK", "check_key", "open_blob_store"]

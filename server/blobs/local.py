@@ -15,11 +15,13 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
-from . import READ_CHUNK, BlobNotFound, BlobReader, BlobStore, check_key
+from . import READ_CHUNK, BlobEntry, BlobNotFound, BlobReader, BlobStore, check_key
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,19 @@ class LocalBlobStore(BlobStore):
             return count
 
         return await asyncio.to_thread(remove)
+
+    def _walk(self, prefix: str) -> Iterator[BlobEntry]:
+        for folder, _, names in os.walk(self.root / prefix):
+            for name in sorted(names):
+                path = Path(folder) / name
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # removed since the folder was read
+                    continue
+                yield BlobEntry(path.relative_to(self.root).as_posix(), stat.st_size, stat.st_mtime_ns // 1_000_000)
+
+    async def _blocking(self, fn: Callable[[], T]) -> T:
+        return await asyncio.to_thread(fn)
 
     async def check(self) -> str:
         def probe() -> str:

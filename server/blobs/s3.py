@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -22,7 +22,7 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from . import READ_CHUNK, BlobError, BlobNotFound, BlobReader, BlobStore, check_key
+from . import READ_CHUNK, BlobEntry, BlobError, BlobNotFound, BlobReader, BlobStore, check_key
 
 T = TypeVar("T")
 PART_SIZE = 8 * 1024 * 1024
@@ -204,6 +204,19 @@ class S3BlobStore(BlobStore):
             return len(names)
 
         return await self._run(remove)
+
+    def _walk(self, prefix: str) -> Iterator[BlobEntry]:
+        try:
+            for found in self.client.list_objects(self.bucket, prefix=prefix + "/", recursive=True):
+                if found.object_name and found.last_modified is not None:
+                    yield BlobEntry(found.object_name, int(found.size or 0),
+                                    int(found.last_modified.timestamp() * 1000))
+        except S3Error as exc:
+            if exc.code != "NoSuchBucket":  # no bucket yet: nothing was ever stored
+                raise
+
+    async def _blocking(self, fn: Callable[[], T]) -> T:
+        return await self._run(fn)
 
     async def check(self) -> str:
         # Creates a missing bucket, as the first write would: a new site is ready before its

@@ -98,6 +98,9 @@ class CleanupReport:
     uploads_removed: int
     chunks_removed: int
 
+    def summary(self) -> str:
+        return f"removed {self.uploads_removed} stale upload(s) and {self.chunks_removed} stored chunk(s)"
+
 
 async def coalesce(source: AsyncIterable[bytes], size: int = BUFFER) -> AsyncIterator[bytes]:
     """Re-cut a stream into pieces of `size` bytes (the last one shorter)."""

@@ -28,6 +28,7 @@ from .images import ImageInfo, ImageRejected
 from .model import (MIB, CleanupReport, Digest, StoredContent, blob_key, checksum_mismatch, coalesce,
                     payload_too_large, thumb_key)
 from .naming import choose_mime, clean_mime, clean_name
+from .orphans import OrphanReport, OrphanSweep
 from .signing import UrlSigner
 from .uploads import UploadService
 
@@ -385,6 +386,11 @@ class FileService:
     async def cleanup_abandoned(self, now_ms: int | None = None) -> CleanupReport:
         """Remove uploads untouched for `files.upload_ttl_h` and their stored chunks."""
         return await self.uploads.cleanup(self._clock.now_ms() if now_ms is None else now_ms)
+
+    async def cleanup_orphans(self, grace_ms: int, now_ms: int | None = None) -> OrphanReport:
+        """Remove stored bytes nothing refers to (see `orphans`) last written over `grace_ms` ago."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        return await OrphanSweep(self.blobs, self.store).run(now - grace_ms)
 
     async def stats(self) -> FileStats:
         return await self.store.stats()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .cleanup import cleanup_jobs
 from .model import JobSpec
 
 if TYPE_CHECKING:
@@ -13,4 +14,5 @@ if TYPE_CHECKING:
 
 def standard_jobs(core: Core) -> list[JobSpec]:
     jobs: list[JobSpec] = []
+    jobs.extend(cleanup_jobs(core))
     return jobs

@@ -22,3 +22,6 @@ class JobSpec:
     description: str
     run: Callable[[], Awaitable[str]]
     lease_s: int = 300
+    # The config key the schedule comes from (`jobs.cleanup_schedule`), named by the error
+    # that stops the start when the schedule is not one.
+    config_key: str = ""

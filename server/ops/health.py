@@ -12,6 +12,8 @@ from ..blobs import BlobStore, open_blob_store
 from ..config import Config
 from ..storage import Database, DatabaseError
 from ..storage.migrate import status as schema_status
+from ..storage.stores.jobs import JobStore
+from ..jobs.service import JobWarning, job_warnings
 
 
 @dataclass(frozen=True)
@@ -91,3 +93,13 @@ async def check_all(config: Config, db: Database, blobs: BlobStore | None = None
     storage_url = config.storage_url
     checks.append(_timed("storage", _storage_target(storage_url), _storage(blobs, storage_url)))
     return list(await asyncio.gather(*checks))
+
+
+async def warnings(db: Database, now_ms: int) -> list[JobWarning]:
+    """What `lucky doctor` warns about without failing: jobs that keep failing or have not
+    succeeded for three of their intervals, and a growing outbox or delivery backlog. None
+    when the database cannot be read (its check says why)."""
+    try:
+        return await job_warnings(JobStore(db), now_ms)
+    except Exception:  # noqa: BLE001 - the database check reports the failure
+        return []

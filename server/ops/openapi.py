@@ -106,8 +106,12 @@ def build_openapi(app: web.Application, server_url: str) -> dict[str, Any]:
         operation["responses"].setdefault(
             "default", {"description": "an error", "content": {"application/json": {"schema": {
                 "$ref": "#/components/schemas/Error"}}}})
-        if spec.auth:
+        if spec.auth or spec.admin:
             operation["security"] = [{"bearer": []}]
+        if spec.admin:
+            operation["x-lucky-admin"] = True
+            operation["description"] = "Admin accounts only: another signed-in user gets 403 forbidden."
+            operation["responses"].setdefault("403", {"description": "not an admin account"})
         if spec.body is not None:
             operation["requestBody"] = {
                 "required": True,

@@ -9,8 +9,8 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..errors import LuckyError
-from ..keys import METRICS
+from ..errors import LuckyError, forbidden
+from ..keys import CORE, METRICS
 from .bodies import json_response
 from .routing import spec_of
 from .session import claims_of
@@ -86,11 +86,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
     So a 401 never depends on a handler remembering to ask: handlers read the verified claims
     with `session.caller`. A matched route without a spec is treated as `auth=True` (a route
-    is public only by saying so). Unmatched paths (404, 405) pass through to their error.
+    is public only by saying so). A route with `admin=True` also answers 403 to a caller whose
+    account is not an admin's. Unmatched paths (404, 405) pass through to their error.
     Runs inside `error_middleware`, which renders the 401 and counts it.
     """
     if request.match_info.http_exception is None:
         spec = spec_of(request.match_info.handler)
-        if spec is None or spec.auth:
-            await claims_of(request, query_token=spec is not None and spec.query_token)
+        if spec is None or spec.auth or spec.admin:
+            claims = await claims_of(request, query_token=spec is not None and spec.query_token)
+            if spec is not None and spec.admin:
+                user = await request.app[CORE].users.get(claims.user_id)
+                if not user.is_admin:
+                    raise forbidden("This needs an admin account.")
     return await handler(request)

@@ -23,6 +23,9 @@ class RouteSpec:
     summary: str
     tag: str
     auth: bool = True  # the middleware answers 401 before the handler runs without a live token
+    # Only for an admin account: the middleware also answers 403 to a signed-in user who is not
+    # one (looked up on each request, so a demotion takes effect at once). Implies `auth`.
+    admin: bool = False
     # The token may also come as `?token=`: only the WebSocket upgrade, since browsers cannot
     # set headers on it (PROTOCOL.md, "WebSocket").
     query_token: bool = False

@@ -19,9 +19,11 @@ STATEMENTS = [
         name TEXT PRIMARY KEY,
         schedule TEXT NOT NULL,
         runs INTEGER NOT NULL DEFAULT 0,
+        failed_runs INTEGER NOT NULL DEFAULT 0,
         failures INTEGER NOT NULL DEFAULT 0,
         last_started_at BIGINT,
         last_finished_at BIGINT,
+        last_success_at BIGINT,
         last_outcome TEXT NOT NULL DEFAULT '',
         last_summary TEXT NOT NULL DEFAULT '',
         last_node TEXT NOT NULL DEFAULT '',
@@ -41,4 +43,7 @@ STATEMENTS = [
     )
     """,
     "CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at)",
+    # The clean-up job (cleanup.sessions) removes by age: each removal is a range of one of these.
+    "CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at)",
+    "CREATE INDEX login_failures_by_time ON login_failures (at)",
 ]

@@ -247,6 +247,26 @@ class FileStore:
 
         return await self._db.transaction("upload_delete", write)
 
+    # --- clean-up of orphaned blobs ------------------------------------------------------------
+
+    async def existing_blobs(self, blob_ids: Sequence[int]) -> set[int]:
+        """Which of these blob ids have a `blobs` row."""
+        return await self._existing("blobs", blob_ids)
+
+    async def existing_uploads(self, upload_ids: Sequence[int]) -> set[int]:
+        """Which of these upload ids have an `uploads` row."""
+        return await self._existing("uploads", upload_ids)
+
+    async def _existing(self, table: str, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start:start + 500]
+            rows = await self._db.fetch_all(
+                f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(part))})", part)
+            found.update(int(r["id"]) for r in rows)
+        return found
+
     # --- statistics ------------------------------------------------------------------------
 
     async def stats(self) -> FileStats:

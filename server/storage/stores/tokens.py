@@ -112,3 +112,39 @@ class TokenStore:
         if row is None:
             return None
         return SessionState(revoked=row["revoked_at"] is not None, disabled=bool(row["disabled"]))
+
+    # --- clean-up (the cleanup.sessions job) --------------------------------------------------
+
+    async def revoked_before(self, before_ms: int, limit: int) -> list[int]:
+        """Families revoked before `before_ms`, oldest first (token_families_by_revoked)."""
+        rows = await self._db.fetch_all(
+            "SELECT id FROM token_families WHERE revoked_at < ? ORDER BY revoked_at, id LIMIT ?", (before_ms, limit))
+        return [int(r["id"]) for r in rows]
+
+    async def remove_families(self, tx: Tx, family_ids: list[int]) -> int:
+        """Delete these families and their refresh tokens; how many refresh tokens went."""
+        tokens = 0
+        for family_id in family_ids:
+            tokens += await tx.execute("DELETE FROM refresh_tokens WHERE family_id = ?", (family_id,))
+            await tx.execute("DELETE FROM token_families WHERE id = ?", (family_id,))
+        return tokens
+
+    async def expired_before(self, expired_ms: int, created_ms: int, limit: int) -> list[tuple[str, int]]:
+        """(token hash, family id) of refresh tokens that expired before `expired_ms` and were
+        issued before `created_ms`, oldest first (refresh_tokens_by_expiry)."""
+        rows = await self._db.fetch_all(
+            "SELECT token_hash, family_id FROM refresh_tokens WHERE expires_at < ? AND created_at < ? "
+            "ORDER BY expires_at LIMIT ?", (expired_ms, created_ms, limit))
+        return [(r["token_hash"], int(r["family_id"])) for r in rows]
+
+    async def remove_refresh(self, tx: Tx, tokens: list[tuple[str, int]]) -> int:
+        """Delete these refresh tokens, then each of their live families left without any
+        (every access token of such a family was issued with one of them); families removed."""
+        for token_hash, _ in tokens:
+            await tx.execute("DELETE FROM refresh_tokens WHERE token_hash = ?", (token_hash,))
+        families = 0
+        for family_id in sorted({family for _, family in tokens}):
+            families += await tx.execute(
+                "DELETE FROM token_families WHERE id = ? AND revoked_at IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = ?)", (family_id, family_id))
+        return families

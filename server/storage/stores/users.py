@@ -148,3 +148,8 @@ class UserStore:
 
     async def clear_failures(self, tx: Tx, user_id: int) -> None:
         await tx.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
+
+    async def forget_failures_before(self, before_ms: int) -> int:
+        """Delete failed logins older than `before_ms` (past the lock window); how many."""
+        return await self._db.execute("login_failures_forget", "DELETE FROM login_failures WHERE at < ?",
+                                      (before_ms,))
