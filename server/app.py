@@ -22,6 +22,7 @@ from .jobs.scheduler import scheduled_jobs
 from .jobs.service import refresh_job_metrics
 from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH
 from .metrics import Metrics
+from .outbox.service import OutboxService
 from .ops.routes import routes as ops_routes
 from .search.routes import routes as search_routes
 from .social.group_routes import routes as group_routes
@@ -78,7 +79,9 @@ async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
     chat = core.chat
     metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
     metrics.refreshers.append(lambda: refresh_job_metrics(metrics, core.db))
+    metrics.refreshers.append(lambda: _outbox_gauges(metrics, core.outbox))
     await chat.start()
+    await core.outbox.start()  # the push sender, woken by each commit that wrote deliveries
     try:
         every_s = core.config.auth.revocation_poll_s
         watching = asyncio.create_task(core.auth.revocations.poll_forever(every_s)) if every_s else None
@@ -93,7 +96,10 @@ async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
     finally:
         # Sockets are closed by on_shutdown first; queued sends are stored before the
         # database closes.
-        await chat.stop()
+        try:
+            await chat.stop()
+        finally:
+            await core.outbox.stop()
 
 
 async def _chat_gauges(metrics: Metrics, chat: ChatService) -> None:
@@ -104,5 +110,10 @@ async def _chat_gauges(metrics: Metrics, chat: ChatService) -> None:
     metrics.frames_pushed.set(chat.sessions.pushed_frames)
     metrics.resent.set(chat.resent)
     metrics.send_queue.set(chat.writer.depth)
-    for state, count in (await chat.outbox_counts()).items():
-        metrics.outbox.labels(state).set(count)
+
+
+async def _outbox_gauges(metrics: Metrics, outbox: OutboxService) -> None:
+    for status in await outbox.status():
+        metrics.outbox.labels(status.kind, "pending").set(status.pending)
+        metrics.outbox.labels(status.kind, "failed").set(status.failed)
+        metrics.outbox_oldest.labels(status.kind).set((status.oldest_pending_ms or 0) / 1000)

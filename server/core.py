@@ -11,6 +11,7 @@ first and the groups service, which changes groups, last.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from .clock import Clock
 from .config import Config
 from .files.service import FileService
 from .ids import Snowflake
+from .outbox.presence import LocalPresence
+from .outbox.service import OutboxService
+from .outbox.wiring import offline_push
 from .search.service import SearchService
 from .social.avatar import AvatarCache
 from .social.friends import FriendService
@@ -55,6 +59,7 @@ class Core:
     groups: GroupService
     search: SearchService
     avatars: AvatarCache
+    outbox: OutboxService
 
 
 def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyring: Keyring) -> Core:
@@ -68,11 +73,15 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
     auth = AuthService(db, config.auth, keyring, clock, ids,
                        revocation_listeners=[_closing_sockets(audience, sessions)])
     users = UserService(db, auth, clock, files=files)
+    deliveries, push_hooks = offline_push(config, db, clock, ids, LocalPresence(sessions), audience.members)
     chat = ChatService(db, config.chat, clock, ids, sessions, audience, files=files,
-                       presence_listeners=[friends.presence], batch_max=config.database.batch_max)
+                       presence_listeners=[friends.presence], batch_max=config.database.batch_max,
+                       outbox_grace_s=config.outbox.grace_s, batch_hooks=push_hooks)
     groups = GroupService(db, config.chat, clock, ids, group_rules, chat=chat)
     return Core(config, clock, ids, db, keyring, sessions, auth, users, files, friends, chat, groups,
-                SearchService(db), AvatarCache())
+                SearchService(db), AvatarCache(),
+                outbox=OutboxService(db, config.outbox, clock, random.Random(), chat.redispatch,
+                                     chat.writer.flush_dispatched, deliveries))
 
 
 def _closing_sockets(audience: Audience, sessions: Sessions) -> RevocationListener:

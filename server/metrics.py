@@ -75,7 +75,12 @@ class Metrics:
         self.resent = Gauge("lucky_messages_resent", "Message frames pushed again for want of an ack",
                             registry=self.registry)
         self.send_queue = Gauge("lucky_send_queue_depth", "Sends waiting for the writer", registry=self.registry)
-        self.outbox = Gauge("lucky_outbox_rows", "Outbox rows by state", ["state"], registry=self.registry)
+        self.outbox = Gauge("lucky_outbox_rows", "Rows waiting to go out, by kind (message: the outbox, push: "
+                            "offline push deliveries) and state (pending, failed)", ["kind", "state"],
+                            registry=self.registry)
+        self.outbox_oldest = Gauge("lucky_outbox_oldest_pending_seconds",
+                                   "Age of the oldest pending row, by kind (0: none pending)", ["kind"],
+                                   registry=self.registry)
         self.db_batches = Gauge("lucky_db_write_batches", "Write batches committed (SQLite)",
                                 registry=self.registry)
 

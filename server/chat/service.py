@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +30,12 @@ from .audience import Audience, FilePolicy
 from .delivery import Session, Sessions, Transport
 from .kinds import MEDIA_KINDS, check_body
 from .model import DIRECT, ConversationRef, Message, message_frame
-from .writer import PendingSend, SendWriter, message_from_row
+from .writer import BatchHook, PendingSend, SendWriter, message_from_row
 
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_MSG_ID = 64
 SYNC_DEFAULT, SYNC_MAX = 200, 1000
-OUTBOX_MAX_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,11 @@ PresenceListener = Callable[[int, bool], Awaitable[None]]  # (user id, online)
 class ChatService:
     def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, sessions: Sessions,
                  audience: Audience, files: FilePolicy, presence_listeners: Sequence[PresenceListener],
-                 batch_max: int) -> None:
+                 batch_max: int, outbox_grace_s: int, batch_hooks: Sequence[BatchHook]) -> None:
         """`audience` answers who may read, post and receive; `files` who may attach a file
-        (media messages); `presence_listeners` hear a user's first device come and last go."""
+        (media messages); `presence_listeners` hear a user's first device come and last go.
+        A message not dispatched `outbox_grace_s` after its commit is left to the outbox job;
+        `batch_hooks` write what else each stored batch needs (offline push)."""
         self._db = db
         self._config = config
         self._clock = clock
@@ -88,7 +88,8 @@ class ChatService:
         self.sessions = sessions
         self.audience = audience
         self._files = files
-        self.writer = SendWriter(db, ids, clock, batch_max, on_committed=self.dispatch)
+        self.writer = SendWriter(db, ids, clock, batch_max, on_committed=self.dispatch,
+                                 outbox_grace_ms=outbox_grace_s * 1000, hooks=batch_hooks)
         self._ids = ids
         self._sweeper: asyncio.Task[None] | None = None
         self.presence_listeners = tuple(presence_listeners)
@@ -122,7 +123,9 @@ class ChatService:
                 self.sessions.kick_expired(self._clock.now_ms() // 1000)
                 await self.resend_overdue()
                 if ticks % 5 == 0:
-                    await self.retry_outbox()
+                    # An idle writer's last dispatched batch; the outbox job would else
+                    # dispatch it again once its grace ran out.
+                    await self.writer.flush_dispatched()
             except Exception:  # a failed sweep is retried on the next tick
                 log.exception("chat sweep failed")
 
@@ -264,36 +267,15 @@ class ChatService:
         self.resent += count
         return count
 
-    async def retry_outbox(self) -> int:
-        """Dispatch again messages whose outbox row is still pending after a grace period.
-
-        A row stays pending when a node died between commit and dispatch; recipients
-        deduplicate by message id, so dispatching twice is safe.
-        """
-        now = self._clock.now_ms()
-        rows = await self._messages.outbox_due(now, 500)
-        done: list[int] = []
-        for row in rows:
-            message_id = int(row["message_id"])
-            stored = await self._messages.by_id(message_id)
-            if stored is None:
-                done.append(message_id)
-                continue
-            try:
-                message = message_from_row(stored)
-                await self.audience.prepare(ConversationRef.parse(message.conversation_id))
-                self.push(message)
-                done.append(message_id)
-            except Exception as exc:  # noqa: BLE001 - retried with backoff
-                attempts = int(row["attempts"]) + 1
-                delay = min(300_000, 1000 * 2**attempts) * random.uniform(0.8, 1.2)
-                await self._messages.outbox_retry_later(message_id, attempts, now + int(delay), str(exc),
-                                                        attempts >= OUTBOX_MAX_ATTEMPTS)
-        await self._messages.outbox_done(done)
-        return len(done)
-
-    async def outbox_counts(self) -> dict[str, int]:
-        return await self._messages.outbox_counts()
+    async def redispatch(self, message_id: int) -> None:
+        """Dispatch a stored message again (the outbox job, for a row left pending); recipients
+        deduplicate by message id, so dispatching twice is safe. A message gone is no error."""
+        stored = await self._messages.by_id(message_id)
+        if stored is None:
+            return
+        message = message_from_row(stored)
+        await self.audience.prepare(ConversationRef.parse(message.conversation_id))
+        self.push(message)
 
     # --- reading -------------------------------------------------------------------------
 

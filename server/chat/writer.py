@@ -5,7 +5,11 @@ transaction: answers repeats of a `(sender, client_msg_id)` with the stored mess
 each conversation's next seqs, inserts the messages and their outbox rows, and advances the
 senders' own read cursors. Only after the commit is each sender's future resolved, so `sent`
 means durable. The outbox rows of the previous batch, already dispatched, are deleted in the
-same transaction, so dispatch costs no transaction of its own.
+same transaction, so dispatch costs no transaction of its own (an idle writer's last ones are
+deleted by `flush_dispatched`, which the chat sweeper calls).
+
+`BatchHook`s write what else a batch makes necessary in its transaction (offline push's
+deliveries, server/outbox/push.py). With none (push off) the batch costs what it did before.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -25,6 +29,7 @@ from ..storage import Database, DatabaseError, Tx
 from ..storage.stores.conversations import ConversationStore
 from ..search.segment import index_text
 from ..storage.stores.messages import MessageRow, MessageStore
+from ..storage.stores.outbox import OutboxStore
 from ..storage.stores.search import SearchStore
 from .model import ConversationRef, Message
 
@@ -67,16 +72,32 @@ def message_from_row(row: MessageRow) -> Message:
     return message
 
 
+class BatchHook(Protocol):
+    async def in_transaction(self, tx: Tx, created: Sequence[tuple[Message, PendingSend]], now_ms: int) -> None:
+        """Write, in the batch's transaction, what the messages just stored make necessary.
+
+        May run more than once for one message (a batch that failed is stored again item by
+        item); only a committed run counts."""
+
+    def committed(self) -> None:
+        """The transaction of the last `in_transaction` call has committed."""
+
+
 class SendWriter:
     def __init__(self, db: Database, ids: Snowflake, clock: Clock, batch_max: int,
-                 on_committed: Callable[[list[tuple[Message, PendingSend]]], list[int]]) -> None:
+                 on_committed: Callable[[list[tuple[Message, PendingSend]]], list[int]],
+                 outbox_grace_ms: int, hooks: Sequence[BatchHook]) -> None:
         """`on_committed` pushes each stored batch (in order) and returns the message ids it
-        dispatched, whose outbox rows are then deleted with the next batch."""
+        dispatched, whose outbox rows are then deleted with the next batch. An outbox row
+        still there `outbox_grace_ms` after its commit is the outbox job's to dispatch again."""
         self._db = db
         self._ids = ids
         self._clock = clock
         self._batch_max = batch_max
         self._messages = MessageStore(db)
+        self._outbox = OutboxStore(db)
+        self._outbox_grace_ms = outbox_grace_ms
+        self._hooks = tuple(hooks)
         self._conversations = ConversationStore(db)
         self._search = SearchStore(db)
         self._queue: asyncio.Queue[PendingSend | None] = asyncio.Queue()
@@ -103,9 +124,17 @@ class SendWriter:
         await self._queue.put(None)
         await self._task
         self._task = None
-        if self._dispatched:
-            await self._messages.outbox_done(self._dispatched)
-            self._dispatched = []
+        await self.flush_dispatched()
+
+    async def flush_dispatched(self) -> None:
+        """Delete the outbox rows of messages dispatched since the last batch; a busy writer
+        does it with its next batch, this is for an idle one (and for stopping)."""
+        done, self._dispatched = self._dispatched, []
+        try:
+            await self._outbox.done(done)
+        except BaseException:
+            self._dispatched = done + self._dispatched
+            raise
 
     def enqueue(self, send: PendingSend) -> None:
         """Queue a send; its future gets (the stored message, True if new) once committed."""
@@ -150,7 +179,7 @@ class SendWriter:
 
         async def write(tx: Tx) -> list[tuple[Message, PendingSend]]:
             results.clear()
-            await self._messages.delete_outbox(tx, done_before)
+            await self._outbox.delete(tx, done_before)
             keys = list(dict.fromkeys(item.key for item in batch))
             stored = {(r.sender_id, r.client_msg_id): r for r in await self._messages.existing(tx, keys)}
             fresh: dict[tuple[int, str], Message] = {}
@@ -179,7 +208,8 @@ class SendWriter:
                 await self._messages.insert_many(tx, [
                     (m.id, m.conversation_id, m.seq, m.sender_id, m.kind, item.body_json,
                      m.client_msg_id, m.created_at, m.reply_to, None, False) for m, item in created])
-                await self._messages.add_outbox(tx, [(m.id, m.conversation_id, now) for m, _ in created])
+                await self._outbox.add(tx, [(m.id, m.conversation_id) for m, _ in created], now,
+                                       now + self._outbox_grace_ms)
                 await self._search.add(tx, [(m.id, m.conversation_id, index_text(m.body["text"]))
                                             for m, _ in created if m.kind == "text"])
                 newest: dict[tuple[str, int], int] = {}
@@ -193,6 +223,8 @@ class SendWriter:
                 for m, item in created:
                     if item.effect is not None:
                         await item.effect(tx, m)
+                for hook in self._hooks:
+                    await hook.in_transaction(tx, created, now)
             first_seen: set[tuple[int, str]] = set()
             for index, item in enumerate(batch):
                 if index not in results:
@@ -208,6 +240,9 @@ class SendWriter:
             raise
         self.batches += 1
         self.messages_stored += len(created)
+        if created:
+            for hook in self._hooks:
+                hook.committed()
         # fresh[...] objects are shared by in-batch repeats; `created` holds each once.
         for item in batch:
             self._known_conversations.add(item.conversation.id)

@@ -177,9 +177,19 @@ def _validate(config: Config) -> None:
         ("database.pool_max", config.database.pool_max),
         ("database.sqlite_readers", config.database.sqlite_readers),
         ("database.batch_max", config.database.batch_max),
+        ("outbox.max_attempts", config.outbox.max_attempts),
+        ("push.max_attempts", config.push.max_attempts),
+        ("push.max_in_flight", config.push.max_in_flight),
     ):
         if value <= 0:
             raise ConfigError(key, "must be greater than 0")
+    if config.push.timeout_s <= 0:
+        raise ConfigError("push.timeout_s", "must be greater than 0")
+    if config.outbox.grace_s < 0:
+        raise ConfigError("outbox.grace_s", f"must be 0 or more, got {config.outbox.grace_s}")
+    if config.push.webhook_url and (urlsplit(config.push.webhook_url).scheme not in {"http", "https"}
+                                    or not urlsplit(config.push.webhook_url).hostname):
+        raise ConfigError("push.webhook_url", "use an http:// or https:// URL, or leave it empty (no offline push)")
     if config.server.header_timeout_s <= 0:  # 0 would close every connection before its request
         raise ConfigError("server.header_timeout_s", "must be greater than 0")
     if config.database.pool_min > config.database.pool_max:

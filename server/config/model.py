@@ -107,6 +107,7 @@ class PushConfig:
     include_preview: bool = False  # the text's first 100 characters in the notification
     max_attempts: int = 8
     timeout_s: float = 10.0  # an answer later than this counts as a failure
+    max_in_flight: int = 16  # notifications POSTed at once by a process
 
 
 @dataclass(frozen=True)

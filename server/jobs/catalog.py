@@ -14,5 +14,10 @@ if TYPE_CHECKING:
 
 def standard_jobs(core: Core) -> list[JobSpec]:
     jobs: list[JobSpec] = []
+    jobs.append(JobSpec(
+        "outbox.retry", f"every {core.config.jobs.outbox_every_s}s",
+        "Dispatch again the messages left undispatched past outbox.grace_s, and send the offline-push "
+        "notifications that are due (retries, and those a stopped node left)",
+        core.outbox.run_job, lease_s=120, config_key="jobs.outbox_every_s"))
     jobs.extend(cleanup_jobs(core))
     return jobs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..auth.service import USERNAME_RE, AuthService, check_display_name
 from .. import cursors
@@ -34,6 +34,33 @@ def decode_cursor(cursor: str | None) -> str:
     if not USERNAME_RE.fullmatch(after):
         raise cursors.bad_cursor()
     return after
+
+
+class PublicProfile(Protocol):
+    """What a user object shows of a user (a UserRecord, or a row read for one purpose)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def avatar_file_id(self) -> int | None: ...
+    @property
+    def created_at(self) -> int: ...
+
+
+def user_object(user: PublicProfile, public_url: str) -> dict[str, Any]:
+    """A user as the protocol shapes it: `{"id", "username", "display_name", "avatar_url",
+    "created_at"}` (the id as a string; no avatar: null)."""
+    return {
+        "id": str(user.id),
+        "username": user.username,
+        "display_name": user.display_name,
+        "avatar_url": f"{public_url}/api/v1/files/{user.avatar_file_id}/content" if user.avatar_file_id else None,
+        "created_at": user.created_at,
+    }
 
 
 class AvatarFiles(Protocol):

@@ -9,6 +9,7 @@ from aiohttp import web
 from ..auth.tokens import AccessClaims
 from ..keys import CORE
 from ..storage.stores.users import UserRecord
+from ..users.service import user_object
 
 _CLAIMS_KEY: web.RequestKey[AccessClaims] = web.RequestKey("claims", AccessClaims)
 
@@ -51,11 +52,4 @@ def client_ip(request: web.Request) -> str:
 
 
 def user_json(request: web.Request, user: UserRecord) -> dict[str, Any]:
-    base = request.app[CORE].config.public_url
-    return {
-        "id": str(user.id),
-        "username": user.username,
-        "display_name": user.display_name,
-        "avatar_url": f"{base}/api/v1/files/{user.avatar_file_id}/content" if user.avatar_file_id else None,
-        "created_at": user.created_at,
-    }
+    return user_object(user, request.app[CORE].config.public_url)

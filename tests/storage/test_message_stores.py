@@ -6,6 +6,7 @@ from __future__ import annotations
 from lucky_server.storage import Database, Tx
 from lucky_server.storage.stores.conversations import ConversationStore
 from lucky_server.storage.stores.messages import MessageStore
+from lucky_server.storage.stores.outbox import OutboxStore
 
 NOW = 1_800_000_000_000
 
@@ -42,14 +43,14 @@ async def test_existing_finds_exactly_the_stored_keys(migrated_db: Database) -> 
 
 
 async def test_outbox_rows_are_added_and_deleted_by_batch(migrated_db: Database) -> None:
-    messages = MessageStore(migrated_db)
+    outbox = OutboxStore(migrated_db)
 
     async def add(tx: Tx) -> None:
-        await messages.add_outbox(tx, [(21, "p:1:2", NOW), (22, "p:1:2", NOW), (23, "g:9", NOW)])
+        await outbox.add(tx, [(21, "p:1:2"), (22, "p:1:2"), (23, "g:9")], NOW, NOW + 5000)
 
     await migrated_db.transaction("add", add)
-    assert await messages.outbox_counts() == {"pending": 3}
-    await messages.outbox_done([21, 23, 99])
+    assert [(c.kind, c.pending, c.failed) for c in await outbox.counts()] == [("message", 3, 0)]
+    await outbox.done([21, 23, 99])
     rows = await migrated_db.fetch_all("SELECT message_id FROM outbox")
     assert [int(r["message_id"]) for r in rows] == [22]
 

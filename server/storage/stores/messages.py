@@ -1,4 +1,4 @@
-"""Messages, each conversation's seq counter, and the outbox of messages not yet dispatched."""
+"""Messages and each conversation's seq counter (the outbox is in outbox.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ from typing import Any
 import orjson
 
 from ..engine import Database, Row, Tx, as_columns
-
-# A dispatched row is deleted at once; one still pending after this long is retried.
-OUTBOX_GRACE_MS = 5000
 
 _COLUMNS = ("id, conversation_id, seq, sender_id, kind, body, client_msg_id, created_at, "
             "reply_to, edited_at, recalled")
@@ -112,51 +109,6 @@ class MessageStore:
         else:
             await tx.executemany(
                 f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-
-    async def add_outbox(self, tx: Tx, rows: Sequence[tuple[int, str, int]]) -> None:
-        """Outbox rows (message_id, conversation_id, now) for messages not yet dispatched."""
-        full = [(mid, cid, now + OUTBOX_GRACE_MS, now) for mid, cid, now in rows]
-        if self._pg:
-            await tx.execute(
-                "INSERT INTO outbox (message_id, conversation_id, next_attempt_at, created_at) "
-                "SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[])", as_columns(full, 4))
-        else:
-            await tx.executemany(
-                "INSERT INTO outbox (message_id, conversation_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
-                full)
-
-    async def delete_outbox(self, tx: Tx, message_ids: Sequence[int]) -> None:
-        """Dispatched messages leave the outbox (deleting keeps its index small)."""
-        if not message_ids:
-            return
-        if self._pg:
-            await tx.execute("DELETE FROM outbox WHERE message_id = ANY(?::bigint[])", [list(message_ids)])
-        else:
-            # executemany: SQLite runs it with the batch's next statement (one thread trip fewer).
-            await tx.executemany("DELETE FROM outbox WHERE message_id = ?", [(mid,) for mid in message_ids])
-
-    async def outbox_done(self, message_ids: Sequence[int]) -> None:
-        if message_ids:
-            await self._db.transaction("outbox_done", lambda tx: self.delete_outbox(tx, message_ids))
-
-    async def outbox_due(self, now_ms: int, limit: int) -> list[Row]:
-        return await self._db.fetch_all(
-            "SELECT message_id, conversation_id, attempts FROM outbox "
-            "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (now_ms, limit),
-        )
-
-    async def outbox_retry_later(self, message_id: int, attempts: int, next_at: int, error: str,
-                                 failed: bool) -> None:
-        await self._db.execute(
-            "outbox_retry",
-            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, state = ? WHERE message_id = ?",
-            (attempts, next_at, error[:500], "failed" if failed else "pending", message_id),
-        )
-
-    async def outbox_counts(self) -> dict[str, int]:
-        rows = await self._db.fetch_all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
-        return {r["state"]: int(r["n"]) for r in rows}
 
     async def by_id(self, message_id: int) -> MessageRow | None:
         row = await self._db.fetch_one(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
