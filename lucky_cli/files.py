@@ -16,7 +16,8 @@ from .context import DataDir, with_core
 files_app = typer.Typer(help="Look after stored files.\n\nExample: lucky files stats", no_args_is_help=True)
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """A byte count for people: 12 B, 3.4 MiB."""
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
@@ -40,12 +41,12 @@ def stats(data_dir: Path = DataDir) -> None:
 
     result, where = with_core(data_dir, go)
     output.table(f"files: {where}", ["what", "count", "bytes", "size"], [
-        ["files", str(result.files), str(result.file_bytes), _size(result.file_bytes)],
+        ["files", str(result.files), str(result.file_bytes), human_size(result.file_bytes)],
         ["uploaders", str(result.owners), "", ""],
-        *[[f"blobs on {backend}", str(count), str(size), _size(size)]
+        *[[f"blobs on {backend}", str(count), str(size), human_size(size)]
           for backend, (count, size) in sorted(result.blobs_by_backend.items())],
         ["open uploads (chunks received)", str(result.open_uploads), str(result.upload_bytes),
-         _size(result.upload_bytes)],
+         human_size(result.upload_bytes)],
     ])
 
 

@@ -28,6 +28,7 @@ from lucky_server.storage.migrate import migrate as apply_migrations
 from lucky_server.storage.migrate import status as schema_status
 
 from . import output
+from .backup import backup_app
 from .context import DataDir, require_config
 from .bench import bench_command
 from .files import files_app
@@ -47,6 +48,7 @@ app = typer.Typer(
 app.add_typer(user_app, name="user")
 app.add_typer(files_app, name="files")
 app.add_typer(group_app, name="group")
+app.add_typer(backup_app, name="backup")
 app.add_typer(jobs_app, name="jobs")
 app.command("bench")(bench_command)
 

@@ -30,6 +30,18 @@ class BlobNotFound(BlobError):
     """No blob has that key."""
 
 
+def take_bytes(buffer: bytearray, size: int) -> bytes:
+    """Remove and return the first `size` bytes of a buffer (all of it when `size` < 0): the
+    `read(size)` of a file-like object that fills a buffer from elsewhere."""
+    if size < 0 or size >= len(buffer):
+        out = bytes(buffer)
+        buffer.clear()
+    else:
+        out = bytes(buffer[:size])
+        del buffer[:size]
+    return out
+
+
 def check_key(key: str) -> str:
     if not _KEY.fullmatch(key) or ".." in key:
         raise ValueError(f"not a blob key: {key!r}")

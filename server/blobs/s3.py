@@ -22,7 +22,7 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from . import READ_CHUNK, BlobEntry, BlobError, BlobNotFound, BlobReader, BlobStore, check_key
+from . import READ_CHUNK, BlobEntry, BlobError, BlobNotFound, BlobReader, BlobStore, check_key, take_bytes
 
 T = TypeVar("T")
 PART_SIZE = 8 * 1024 * 1024
@@ -57,13 +57,7 @@ class _Pull:
             else:
                 self._buffer += chunk
                 self.total += len(chunk)
-        if size < 0 or size >= len(self._buffer):
-            out = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            out = bytes(self._buffer[:size])
-            del self._buffer[:size]
-        return out
+        return take_bytes(self._buffer, size)
 
 
 class _ObjectReader(BlobReader):
