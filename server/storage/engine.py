@@ -185,6 +185,15 @@ class Database(abc.ABC):
         marks = ", ".join("?" for _ in columns)
         await tx.executemany(f"INSERT INTO {quote_name(table.name)} ({names}) VALUES ({marks})", rows)
 
+    async def drop_tables(self, names: Sequence[str]) -> None:
+        """Drop these tables (a restore that failed half-way undoes the tables it created)."""
+
+        async def drop(tx: Tx) -> None:
+            for name in names:
+                await tx.execute(f"DROP TABLE IF EXISTS {quote_name(name)}")
+
+        await self.transaction("drop_tables", drop)
+
 
 def open_database(url: str, *, readers: int = 2, pool_min: int = 1, pool_max: int = 10,
                   batch_max: int = 256) -> Database:
