@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..backup.schedule import backup_jobs
 from .cleanup import cleanup_jobs
 from .model import JobSpec
 
@@ -20,4 +21,5 @@ def standard_jobs(core: Core) -> list[JobSpec]:
         "notifications that are due (retries, and those a stopped node left)",
         core.outbox.run_job, lease_s=120, config_key="jobs.outbox_every_s"))
     jobs.extend(cleanup_jobs(core))
+    jobs.extend(backup_jobs(core))
     return jobs
