@@ -188,6 +188,14 @@ class ArchiveWriter:
         self.members[name] = digest
         return digest
 
+    def abort(self) -> None:
+        """Give up on the archive: nothing more is written (tarfile would otherwise flush its
+        buffer into the closed file when it is collected)."""
+        self._tar.closed = True  # type: ignore[attr-defined]
+        stream = self._tar.fileobj
+        if stream is not None and hasattr(stream, "closed"):
+            stream.closed = True
+
     def finish(self, manifest: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
         """Write the manifest (with every member's digest) and the summary; the summary."""
         manifest = {**manifest, "members": {name: d.to_json() for name, d in self.members.items()}}

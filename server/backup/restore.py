@@ -108,9 +108,10 @@ def _search_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> lis
     return out
 
 
-def restored_config_text(archived: bytes | None, database_url: str | None, local_storage: bool) -> str:
+def restored_config_text(archived: bytes | None, database_url: str | None, s3_storage: str) -> str:
     """The archived lucky.toml for the new data dir: the database is `database_url` (else the
-    embedded default in the new folder) and local file storage moves into the new folder."""
+    embedded default in the new folder); local file storage moves into the new folder, S3
+    storage stays where the archive says its bytes are (`s3_storage`)."""
     try:
         values: dict[str, Any] = tomllib.loads(archived.decode()) if archived else {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -120,8 +121,10 @@ def restored_config_text(archived: bytes | None, database_url: str | None, local
     if database_url:
         database["url"] = database_url
     values["database"] = database
-    if local_storage:
-        values["storage"] = {k: v for k, v in values.get("storage", {}).items() if k != "url"}
+    storage = {k: v for k, v in values.get("storage", {}).items() if k != "url"}
+    if s3_storage:
+        storage["url"] = s3_storage
+    values["storage"] = storage
     try:
         return render_default_toml({k: v for k, v in values.items() if v})
     except ConfigError as exc:
@@ -151,6 +154,10 @@ class _Restoring:
     def manifest(self) -> dict[str, Any]:
         return self.verified.manifest
 
+    @property
+    def s3_storage(self) -> str:
+        return str(self.manifest.get("storage_url", "")) if self.manifest.get("storage") == "s3" else ""
+
     async def member(self, reader: ArchiveReader, info: tarfile.TarInfo) -> None:
         name = info.name
         if name == MANIFEST:
@@ -172,7 +179,7 @@ class _Restoring:
         data, digest = await asyncio.to_thread(reader.read_member, info)
         self.same(name, digest, expected)
         if name == "config/lucky.toml":
-            self.config_text = restored_config_text(data, self.database_url, self.manifest.get("storage") == "local")
+            self.config_text = restored_config_text(data, self.database_url, self.s3_storage)
         elif name.startswith("secrets/"):
             await asyncio.to_thread(_write_secret, self.data_dir / "secrets", name.split("/", 1)[1], data)
         elif name == "storage/s3-objects.jsonl":
@@ -187,7 +194,7 @@ class _Restoring:
         if self.db is not None:
             return self.db
         if not self.config_text:
-            self.config_text = restored_config_text(None, self.database_url, self.manifest.get("storage") == "local")
+            self.config_text = restored_config_text(None, self.database_url, self.s3_storage)
         values = tomllib.loads(self.config_text)
         self.config = load_config(self.data_dir, environ={}, overrides=values)
         self.db = open_database(self.config.database_url)

@@ -179,6 +179,35 @@ class _Taking:
         return total
 
 
+async def _write(config: Config, db: Database, blobs: BlobStore, writer: ArchiveWriter, now: int, scheduled: bool,
+                 progress: Progress) -> dict[str, Any]:
+    """Every member, then the manifest and the summary; the summary."""
+    taking = _Taking(config, db, blobs, writer, progress)
+    await taking.instance_files()
+    async with db.snapshot() as snapshot:
+        await taking.rows(snapshot)
+    if isinstance(blobs, LocalBlobStore):
+        blob_bytes = await taking.local_blobs(blobs)
+    else:
+        blob_bytes = await taking.remote_blobs()
+    manifest = {
+        "format": 1, "lucky_version": __version__, "schema_version": taking.schema_version,
+        "source_engine": db.dialect, "created_at": now, "storage": blobs.backend,
+        "order": list(taking.tables), "tables": taking.tables, "left_out": LEFT_OUT,
+        "blobs": {"count": len(taking.blob_refs), "bytes": blob_bytes},
+        # Where the S3 bytes stayed, even when lucky.toml does not say (an environment
+        # variable): the restored instance must read them there.
+        "storage_url": config.storage_url if blobs.backend == "s3" else "",
+    }
+    summary: dict[str, Any] = {
+        "lucky_version": __version__, "schema_version": taking.schema_version, "source_engine": db.dialect,
+        "created_at": now, "scheduled": scheduled, "storage": blobs.backend,
+        "rows": {t: v["rows"] for t, v in taking.tables.items()},
+        "blobs": len(taking.blob_refs), "blob_bytes": blob_bytes,
+    }
+    return await asyncio.to_thread(writer.finish, manifest, summary)
+
+
 async def take_backup(config: Config, db: Database, blobs: BlobStore, place: Place, *, clock: Clock,
                       passphrase: bytes | None = None, scheduled: bool = False,
                       progress: Progress | None = None) -> BackupResult:
@@ -195,27 +224,11 @@ async def take_backup(config: Config, db: Database, blobs: BlobStore, place: Pla
     try:
         with os.fdopen(handle, "wb") as out:
             writer = await asyncio.to_thread(ArchiveWriter, out, now // 1000, crypto)
-            taking = _Taking(config, db, blobs, writer, progress or NoProgress())
-            await taking.instance_files()
-            async with db.snapshot() as snapshot:
-                await taking.rows(snapshot)
-            if isinstance(blobs, LocalBlobStore):
-                blob_bytes = await taking.local_blobs(blobs)
-            else:
-                blob_bytes = await taking.remote_blobs()
-            manifest = {
-                "format": 1, "lucky_version": __version__, "schema_version": taking.schema_version,
-                "source_engine": db.dialect, "created_at": now, "storage": blobs.backend,
-                "order": list(taking.tables), "tables": taking.tables, "left_out": LEFT_OUT,
-                "blobs": {"count": len(taking.blob_refs), "bytes": blob_bytes},
-            }
-            summary: dict[str, Any] = {
-                "lucky_version": __version__, "schema_version": taking.schema_version, "source_engine": db.dialect,
-                "created_at": now, "scheduled": scheduled, "storage": blobs.backend,
-                "rows": {t: v["rows"] for t, v in taking.tables.items()},
-                "blobs": len(taking.blob_refs), "blob_bytes": blob_bytes,
-            }
-            summary = await asyncio.to_thread(writer.finish, manifest, summary)
+            try:
+                summary = await _write(config, db, blobs, writer, now, scheduled, progress or NoProgress())
+            except BaseException:
+                writer.abort()
+                raise
             await asyncio.to_thread(os.fsync, out.fileno())
             size = out.tell()
         location = await place.keep(temporary, name)
@@ -225,5 +238,5 @@ async def take_backup(config: Config, db: Database, blobs: BlobStore, place: Pla
             temporary.unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     log.info("backup %s written to %s: %d bytes, %d messages, %d blobs in %.2fs", name, place.description, size,
-             taking.tables.get("messages", {}).get("rows", 0), len(taking.blob_refs), seconds)
+             summary["rows"].get("messages", 0), summary["blobs"], seconds)
     return BackupResult(location, name, size, summary, seconds)

@@ -27,7 +27,7 @@ from lucky_server.storage import Database, open_database
 
 from ..chat.conftest import PASSWORD, Chat, User, chat, make_chat  # noqa: F401 - fixtures used here
 from ..conftest import Api
-from ..files.conftest import s3_endpoint  # noqa: F401 - the fixture, for the S3 tests
+from ..files.conftest import s3_endpoint, storage, storage_url  # noqa: F401 - fixtures: both blob stores
 from ..services import drop_schema, postgres_url_with_fresh_schema
 
 TARGETS = ["sqlite", "postgres"]
