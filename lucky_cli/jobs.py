@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -74,6 +76,13 @@ def run(name: str = typer.Argument(..., help="The job's name, as `lucky jobs` li
 
     Example: lucky jobs run cleanup.uploads --data-dir ./data
     """
+
+    # The outcome is printed below, the reason of a failure in one line; the job's own log
+    # lines (a failure's traceback) only with LUCKY_DEBUG=1.
+    if os.environ.get("LUCKY_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
 
     async def go(core: Core) -> RunResult:
         return await JobService.of(core).run_now(name)

@@ -29,3 +29,7 @@ def make_core(make_config: MakeConfig, clock: FakeClock) -> MakeCore:
             yield core
 
     return make
+
+
+# The CLI tests' initialized instance (SQLite, local files, admin `root`), for `lucky jobs` and doctor.
+from ..cli.conftest import data_dir, initialized_template  # noqa: E402,F401 - fixtures
