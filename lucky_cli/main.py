@@ -34,6 +34,7 @@ from .bench import bench_command
 from .files import files_app
 from .groups import group_app
 from .jobs import jobs_app
+from .outbox import outbox_app
 from .output import CliFailure, fail
 from .users import user_app
 
@@ -50,6 +51,7 @@ app.add_typer(files_app, name="files")
 app.add_typer(group_app, name="group")
 app.add_typer(backup_app, name="backup")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(outbox_app, name="outbox")
 app.command("bench")(bench_command)
 
 

@@ -128,6 +128,7 @@ async def open_core(config: Config, *, clock: Clock | None = None, apply_migrati
             yield core
         finally:
             core.auth.close()
+            await core.outbox.stop()  # idempotent; a CLI run of the job may have opened HTTP
             await core.files.close()
     finally:
         await db.close()

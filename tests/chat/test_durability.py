@@ -49,8 +49,9 @@ def init(data_dir: Path, *extra: str) -> None:
     assert done.code == 0, done
 
 
-def serve(data_dir: Path) -> Served:
-    server = Served("--data-dir", data_dir, env=clean_env(**SERVE_ENV))
+def serve(data_dir: Path, **env: str) -> Served:
+    """`lucky serve` on the data dir, listening; `env` adds LUCKY_* settings."""
+    server = Served("--data-dir", data_dir, env=clean_env(**SERVE_ENV, **env))
     try:
         server.wait_listening()
     except BaseException:
