@@ -161,6 +161,9 @@ async def test_a_stopped_receiver_leaves_rows_pending_and_the_job_delivers_them_
     assert await statuses(push_chat) == {"message": (0, 0), "push": (3, 0)}
     assert receiver.hits == []
 
+    push_chat.clock.advance(2)  # less than any backoff: nothing comes due
+    async with push_chat.client.get("/metrics") as resp:
+        assert 'lucky_outbox_oldest_pending_seconds{kind="push"} 2.0' in await resp.text()
     await receiver.start()  # the same port again
     assert "sent 3 notification" in await run_job_later(push_chat)
     assert sorted(h.json["seq"] for h in receiver.taken) == [1, 2, 3]
@@ -178,6 +181,11 @@ async def test_max_attempts_marks_failed_and_retry_failed_delivers(make_chat: Ma
     assert await statuses(chat) == {"message": (0, 0), "push": (0, 1)}
     await run_job_later(chat)
     assert len(receiver.hits) == 2, "a failed row is not tried again"
+    async with chat.client.get("/metrics") as resp:
+        metrics = await resp.text()
+    assert 'lucky_outbox_rows{kind="push",state="failed"} 1.0' in metrics
+    assert 'lucky_outbox_rows{kind="message",state="pending"} 0.0' in metrics
+    assert 'lucky_outbox_oldest_pending_seconds{kind="push"} 0.0' in metrics
 
     receiver.then = "200"
     assert await core_of(chat).outbox.retry(failed=True) == {"message": 0, "push": 1}
