@@ -55,8 +55,9 @@ class _Bars:
 
 @contextmanager
 def _bars() -> Iterator[_Bars]:
+    # Only on a terminal: piped or captured, stderr keeps just the one-line error, if any.
     progress = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=output.err, transient=False)
+                        console=output.err, transient=False, disable=not output.err.is_terminal)
     with progress:
         yield _Bars(progress)
 
