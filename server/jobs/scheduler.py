@@ -69,7 +69,8 @@ class Scheduler:
                 await self._runner.store.scheduled(spec.name, spec.schedule, self._next_run(spec.name))
             except Exception:  # noqa: BLE001 - only what `lucky jobs` shows as the next run
                 log.warning("could not record the next run of job %s", spec.name, exc_info=True)
-        log.info("scheduler started on %s: %d job(s)", self._runner.node, len(self._specs))
+        # DEBUG: the one line a start that then fails (its port is taken) prints is the reason.
+        log.debug("scheduler started on %s: %d job(s)", self._runner.node, len(self._specs))
 
     def _next_run(self, name: str) -> int | None:
         job = self._scheduler.get_job(name) if self._scheduler is not None else None
