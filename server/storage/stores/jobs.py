@@ -47,7 +47,7 @@ def _opt(value: object) -> int | None:
 _RUN = ("SELECT name, schedule, runs, failed_runs, failures, last_started_at, last_finished_at, last_success_at, "
         "last_outcome, last_summary, last_node, next_run_at FROM job_runs ")
 # The tables whose rows wait to be sent (the chat outbox, webhook deliveries): both have
-# state ('pending', 'failed') and created_at.
+# state ('pending', 'sending' while an attempt runs, 'failed') and created_at.
 BACKLOG_TABLES = ("outbox", "deliveries")
 
 
@@ -129,14 +129,14 @@ class JobStore:
     # --- what waits to be sent ---------------------------------------------------------------
 
     async def backlog(self, created_before_ms: int) -> list[Backlog]:
-        """For the outbox and the deliveries: rows pending since before `created_before_ms`,
-        and rows marked failed (served by each table's (state, next_attempt_at) index)."""
+        """For the outbox and the deliveries: rows waiting (pending, or being sent) since before
+        `created_before_ms`, and rows marked failed (each table's (state, next_attempt_at) index)."""
         found = []
         for table in BACKLOG_TABLES:
             row = await self._db.fetch_one(
-                f"SELECT COALESCE(SUM(CASE WHEN state = 'pending' AND created_at < ? THEN 1 ELSE 0 END), 0) AS stale, "
+                f"SELECT COALESCE(SUM(CASE WHEN state <> 'failed' AND created_at < ? THEN 1 ELSE 0 END), 0) AS stale, "
                 f"COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) AS failed "
-                f"FROM {table} WHERE state IN ('pending', 'failed')",
+                f"FROM {table} WHERE state IN ('pending', 'sending', 'failed')",
                 (created_before_ms,))
             assert row is not None
             found.append(Backlog(table, int(row["stale"]), int(row["failed"])))
