@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from lucky_server.backup import BackupError
-from lucky_server.backup.places import ArchiveInfo, default_place, open_place
+from lucky_server.backup.places import ArchiveInfo, archive_file, default_place, open_place
 from lucky_server.backup.restore import RestoreResult, restore_backup
 from lucky_server.backup.take import BackupResult, read_passphrase, take_backup
 from lucky_server.backup.verify import Verified, verify_archive
@@ -153,9 +153,12 @@ def list_archives(
         output.info("no archives")
 
 
+ArchiveArgument = typer.Argument(..., help="The archive: a file, or s3://KEY:SECRET@HOST:PORT/BUCKET/NAME.")
+
+
 @backup_app.command("verify")
 def verify(
-    archive: Path = typer.Argument(..., help="The archive file."),
+    archive: str = ArchiveArgument,
     passphrase_file: Optional[Path] = PassphraseFile,
 ) -> None:
     """Read a whole archive and check every checksum, without restoring it (restore's first pass).
@@ -165,19 +168,20 @@ def verify(
     passphrase = _passphrase(passphrase_file, Path.cwd())
 
     async def go() -> Verified:
-        return await asyncio.to_thread(verify_archive, archive, passphrase)
+        async with archive_file(archive) as path:
+            return await asyncio.to_thread(verify_archive, path, passphrase)
 
     verified = _run(go)
     manifest = verified.manifest
     rows = sum(int(t["rows"]) for t in manifest["tables"].values())
-    output.ok(f"{archive.name}: every checksum matches ({len(manifest['members'])} members, {rows} rows, "
+    output.ok(f"{archive.rsplit('/', 1)[-1]}: every checksum matches ({len(manifest['members'])} members, {rows} rows, "
               f"{manifest['blobs']['count']} blobs, schema v{manifest['schema_version']}, "
               f"from {manifest['source_engine']})")
 
 
 @backup_app.command("restore")
 def restore(
-    archive: Path = typer.Argument(..., help="The archive file."),
+    archive: str = ArchiveArgument,
     data_dir: Path = typer.Option(..., "--data-dir", "-d", help="The new instance's folder: new or empty."),
     database: Optional[str] = typer.Option(None, "--database",
                                            help="The new instance's database, e.g. postgresql://user@host/db "
@@ -192,9 +196,10 @@ def restore(
     passphrase = _passphrase(passphrase_file, Path.cwd())
 
     async def go() -> RestoreResult:
-        with _bars() as bars:
-            return await restore_backup(archive, data_dir, database_url=database, passphrase=passphrase,
-                                        progress=bars)
+        async with archive_file(archive) as path:
+            with _bars() as bars:
+                return await restore_backup(path, data_dir, database_url=database, passphrase=passphrase,
+                                            progress=bars)
 
     result = _run(go)
     output.ok(f"restored {sum(result.rows.values())} rows ({result.rows.get('users', 0)} users, "

@@ -230,6 +230,25 @@ def open_place(where: str) -> Place:
     return FolderPlace(Path(where).expanduser())
 
 
+@contextlib.asynccontextmanager
+async def archive_file(where: str) -> AsyncIterator[Path]:
+    """An archive as a local file: a path, or an object `s3://KEY:SECRET@HOST:PORT/BUCKET/NAME`
+    fetched into a temporary file for as long as the context lasts."""
+    if not where.startswith("s3://"):
+        yield Path(where).expanduser()
+        return
+    parts = urlsplit(where)
+    bucket, _, name = parts.path.strip("/").partition("/")
+    if not bucket or not is_archive_name(name):
+        raise BackupError("name the archive in its bucket: s3://KEY:SECRET@HOST:PORT/BUCKET/lucky-backup-....tar")
+    place = BucketPlace(urlunsplit((parts.scheme, parts.netloc, f"/{bucket}", parts.query, "")))
+    try:
+        async with place.local_copy(name) as path:
+            yield path
+    finally:
+        await place.close()
+
+
 def default_place(configured: str, data_dir: Path) -> str:
     """`backup.to`, else `<data dir>/backups`."""
     return configured or str(data_dir / "backups")

@@ -3,6 +3,7 @@ in the bucket (listed with sizes); archives may themselves be kept in a bucket."
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tarfile
 import uuid
@@ -17,6 +18,7 @@ from lucky_server.backup.take import take_backup
 from lucky_server.clock import Clock
 
 from ..chat.conftest import MakeChat
+from ..cli.process import lucky
 from .conftest import Served, backup_of, core_of, send_text, sign_in, upload
 
 
@@ -29,7 +31,8 @@ async def test_an_s3_site_backs_up_to_a_bucket_and_restores(make_chat: MakeChat,
     data = os.urandom(50_000)
     file = await upload(ann, data)
     await send_text(ann, bob, "kept in a bucket", "one")
-    place = BucketPlace(f"s3://testkey:testsecret@{s3_endpoint}/backups-{uuid.uuid4().hex[:12]}?secure=false")
+    bucket = f"s3://testkey:testsecret@{s3_endpoint}/backups-{uuid.uuid4().hex[:12]}"
+    place = BucketPlace(f"{bucket}?secure=false")
     core = core_of(chat)
     try:
         result = await take_backup(core.config, core.db, core.files.blobs, place, clock=Clock())
@@ -37,6 +40,10 @@ async def test_an_s3_site_backs_up_to_a_bucket_and_restores(make_chat: MakeChat,
         [listed] = await place.archives()
         assert (listed.name, listed.size, listed.summary and listed.summary["rows"]["messages"]) == (
             result.name, result.size, 1)
+        shown = await asyncio.to_thread(lucky, "backup", "list", "--from", f"{bucket}?secure=false")
+        assert shown.code == 0 and result.name in shown.out, shown
+        verified = await asyncio.to_thread(lucky, "backup", "verify", f"{bucket}/{result.name}?secure=false")
+        assert verified.code == 0 and "every checksum matches" in verified.out, verified
         async with place.local_copy(result.name) as archive:
             with tarfile.open(archive) as tar:
                 names = tar.getnames()
