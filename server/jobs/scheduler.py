@@ -50,6 +50,7 @@ class Scheduler:
         self._shutdown_timeout_s = shutdown_timeout_s
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     async def start(self) -> None:
         # APScheduler logs "Running job" and "executed successfully" at INFO for every run;
@@ -78,6 +79,8 @@ class Scheduler:
         return None if when is None else int(when.timestamp() * 1000)
 
     async def _fire(self, spec: JobSpec) -> None:
+        if self._stopping:  # APScheduler's shutdown takes effect on the loop's next turn
+            return
         task: asyncio.Task[object] = asyncio.create_task(self._runner.run(spec, lambda: self._next_run(spec.name)),
                                                          name=f"job {spec.name}")
         self._running.add(task)
@@ -91,6 +94,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Stop scheduling; let running jobs finish within the shutdown timeout, then cancel them."""
+        self._stopping = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
