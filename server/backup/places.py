@@ -227,7 +227,7 @@ def open_place(where: str) -> Place:
         return BucketPlace(where)
     if "://" in where:
         raise BackupError(f"{where!r}: give a folder or an s3://KEY:SECRET@HOST:PORT/BUCKET URL")
-    return FolderPlace(Path(where).expanduser())
+    return FolderPlace(Path(where).expanduser().absolute())
 
 
 @contextlib.asynccontextmanager
