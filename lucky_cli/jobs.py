@@ -63,7 +63,7 @@ def jobs(ctx: typer.Context, data_dir: Path = DataDir,
         return
     output.table(f"jobs: {data_dir}", ["job", "schedule", "last run", "outcome", "summary", "next run"], [
         [s.name, s.schedule, _when(s.last_started_at), _outcome(s), s.last_summary or "-", _when(s.next_run_at)]
-        for s in statuses], no_wrap=("job", "schedule"))
+        for s in statuses], no_wrap=("job", "schedule", "last run", "outcome", "next run"))
 
 
 @jobs_app.command("run")
