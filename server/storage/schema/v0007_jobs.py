@@ -3,7 +3,9 @@ and the deliveries (webhook notifications such as offline push) waiting to go ou
 
 Deliveries are an outbox of their own: a row is written in the transaction that made it
 necessary, sent after the commit, deleted once the receiver answered 2xx, and retried with
-backoff until then (marked failed after the configured number of attempts).
+backoff until then (marked failed after the configured number of attempts). A row's `state`
+is `pending`, `sending` (claimed by a sender until `next_attempt_at`, when it is due again if
+that sender died) or `failed`; the outbox table's rows go through the same states.
 """
 
 STATEMENTS = [
