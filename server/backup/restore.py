@@ -391,7 +391,7 @@ async def restore_backup(archive: Path, data_dir: Path, *, database_url: str | N
 
 async def _undo(state: _Restoring, existed: bool) -> None:
     """Remove what a failed restore wrote: the tables it created, the data dir's contents."""
-    if state.db is not None and state.created_tables and state.db.dialect != "sqlite":
+    if state.db is not None and state.created_tables:
         order = [name for name in state.manifest.get("order", []) if name in state.created_tables]
         rest = [name for name in state.created_tables if name not in order]
         try:

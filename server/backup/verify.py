@@ -8,6 +8,7 @@ anything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tarfile
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ class Verified:
     summary: dict[str, Any]
     manifest: dict[str, Any]
 
-    @property
+    @functools.cached_property
     def members(self) -> dict[str, MemberDigest]:
         return {name: MemberDigest(int(d["size"]), str(d["sha256"])) for name, d in self.manifest["members"].items()}
 

@@ -16,6 +16,7 @@ from lucky_server.backup.places import BucketPlace
 from lucky_server.backup.restore import restore_backup
 from lucky_server.backup.take import take_backup
 from lucky_server.clock import Clock
+from lucky_server.storage import open_database
 
 from ..chat.conftest import MakeChat
 from ..cli.process import lucky
@@ -68,3 +69,25 @@ async def test_a_missing_blob_fails_the_backup_and_keeps_nothing(make_chat: Make
     with pytest.raises(BackupError, match=f"blob {row['blob_key']} is missing"):
         await backup_of(chat, tmp_path / "archives")
     assert list((tmp_path / "archives").iterdir()) == []  # not even the temporary file
+
+
+async def test_a_restore_that_fails_half_way_undoes_what_it_wrote(make_chat: MakeChat, s3_endpoint: str,
+                                                                 target_url: str | None, tmp_path: Path) -> None:
+    # An S3 archive whose object was deleted since: found only after the rows went in.
+    storage = f"s3://testkey:testsecret@{s3_endpoint}/lucky-{uuid.uuid4().hex[:12]}?secure=false"
+    chat = await make_chat(storage={"url": storage})
+    ann = await chat.user(f"ann{uuid.uuid4().hex[:6]}")
+    await upload(ann, os.urandom(2000))
+    result = await backup_of(chat, tmp_path / "archives")
+    [row] = await core_of(chat).db.fetch_all("SELECT blob_key FROM blobs")
+    await core_of(chat).files.blobs.delete(row["blob_key"])
+    with pytest.raises(BackupError, match=f"blob {row['blob_key']} is missing"):
+        await restore_backup(Path(result.location), tmp_path / "new", database_url=target_url)
+    assert not (tmp_path / "new").exists()
+    if target_url is not None:
+        db = open_database(target_url)
+        await db.open()
+        try:
+            assert await db.table_shapes() == []
+        finally:
+            await db.close()
