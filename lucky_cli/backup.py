@@ -134,6 +134,9 @@ def list_archives(
             await place.close()
 
     description, found = _run(go)
+    if not found:
+        output.info(f"no archives in {description}")
+        return
     rows: list[list[output.Cell]] = []
     for item in found:
         summary = item.summary or {}
@@ -149,8 +152,6 @@ def list_archives(
         ])
     output.table(f"backups in {description}", ["archive", "size", "created", "users", "messages", "files",
                                               "encrypted", "schema"], rows, no_wrap=("archive",))
-    if not found:
-        output.info("no archives")
 
 
 ArchiveArgument = typer.Argument(..., help="The archive: a file, or s3://KEY:SECRET@HOST:PORT/BUCKET/NAME.")
@@ -209,8 +210,9 @@ def restore(
 
 
 def _run(go: Callable[[], Awaitable[T]]) -> T:
-    """Run the command's coroutine; a backup problem is one line and exit 1."""
+    """Run the command's coroutine; a backup or database problem is one line and exit 1."""
     try:
         return asyncio.run(go())  # type: ignore[arg-type]
-    except BackupError as exc:
-        raise output.fail(str(exc)) from None
+    except (BackupError, DatabaseError) as exc:
+        # One line even when a driver's message has several (psycopg's "Is the server running...").
+        raise output.fail(" ".join(str(exc).split())) from None

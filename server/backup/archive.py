@@ -77,7 +77,7 @@ def read_summary(head: bytes) -> dict[str, Any]:
     if head.startswith(MAGIC):
         return decode_slot(head[len(MAGIC):len(MAGIC) + SLOT])
     if len(head) < _BODY_START:
-        raise BackupError("too short to be a Lucky archive")
+        raise BackupError("not a Lucky archive (too short), or cut short")
     try:
         info = tarfile.TarInfo.frombuf(head[:_TAR_HEADER], "utf-8", "surrogateescape")
     except tarfile.HeaderError:

@@ -126,6 +126,8 @@ class FolderPlace(Place):
 
     async def archives(self) -> list[ArchiveInfo]:
         def scan() -> list[ArchiveInfo]:
+            if not self.folder.exists():
+                return []  # no backup taken yet
             if not self.folder.is_dir():
                 raise BackupError(f"{self.folder} is not a folder")
             found = []

@@ -34,7 +34,7 @@ from ..clock import Clock
 from ..config import CONFIG_FILE, Config, ConfigError, load_config, render_default_toml
 from ..search.segment import index_text
 from ..storage import Database, DatabaseError, open_database
-from ..storage.engine import TableShape
+from ..storage.engine import TableShape, Tx
 from ..storage.migrate import migrate
 from ..storage.schema import load_migrations
 from ..storage.stores.search import SearchStore
@@ -223,7 +223,7 @@ class _Restoring:
         for start in range(0, len(rows), INSERT_BATCH):
             batch = rows[start:start + INSERT_BATCH]
 
-            async def insert(tx: Any, batch: list[tuple[Any, ...]] = batch) -> None:
+            async def insert(tx: Tx, batch: list[tuple[Any, ...]] = batch) -> None:
                 await db.insert_rows(tx, shape, columns, batch)
                 if search is not None:
                     await search.add(tx, _search_rows(columns, batch))

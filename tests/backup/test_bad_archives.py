@@ -153,3 +153,26 @@ def test_a_non_empty_data_dir_or_a_used_database_is_refused(archives: dict[str, 
     again = lucky("backup", "restore", archives["plain"], "--data-dir", tmp_path / "again", "--database", target_url)
     assert "already holds Lucky tables" in again.assert_one_line_error(code=1)
     assert not (tmp_path / "again").exists() and _schema_tables(target_url) == tables
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["backup", "now", "--to", "http://example.com/x"], "give a folder or an s3://"),
+    (["backup", "now", "--passphrase-file", "/no/such/file"], "cannot read the passphrase file"),
+    (["backup", "restore", "{config}", "--data-dir", "{new}"], "not a Lucky archive"),
+    (["backup", "restore", "{archive}", "--data-dir", "{new}", "--database", "mysql://x/y"], "--database must be"),
+    (["backup", "restore", "{archive}", "--data-dir", "{new}", "--database", "postgresql://postgres@127.0.0.1:1/x"],
+     "cannot reach postgresql 127.0.0.1:1/x"),
+], ids=["bad --to", "no passphrase file", "not an archive", "bad --database", "database down"])
+def test_bad_input_is_one_line_and_changes_nothing(archives: dict[str, Path], initialized_template: Path,
+                                                   args: list[str], expected: str, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(initialized_template, data_dir)
+    before = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*"))
+    values = {"config": str(data_dir / "lucky.toml"), "new": str(tmp_path / "new"), "archive": str(archives["plain"])}
+    command = [a.format(**values) for a in args]
+    if command[1] == "now":
+        command += ["--data-dir", str(data_dir)]
+    line = lucky(*command).assert_one_line_error(code=1)
+    assert expected in line, line
+    assert sorted(p.relative_to(data_dir) for p in data_dir.rglob("*")) == before
+    assert not (tmp_path / "new").exists()
