@@ -48,7 +48,6 @@ class PushPlanner:
         self._store = store
         self._on_planned = on_planned
         self._planned = False
-        self.planned = 0  # notifications written since start
 
     async def in_transaction(self, tx: Tx, created: Sequence[tuple[Message, PendingSend]], now_ms: int) -> None:
         self._planned = False
@@ -81,7 +80,6 @@ class PushPlanner:
         if rows:
             await self._store.add(tx, rows, now_ms)
             self._planned = True
-            self.planned += len(rows)
 
     def committed(self) -> None:
         if self._planned:
