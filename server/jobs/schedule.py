@@ -3,8 +3,9 @@
 The same parsing serves the scheduler (the trigger it runs), `lucky jobs` (the next run when no
 server has recorded one) and `lucky doctor` (how long "three intervals" is).
 
-APScheduler 3.x numbers the days of the week from Monday (0) where crontab counts from Sunday;
-names (`mon`, `sun`) mean the same in both and are what docs/operations.md recommends.
+APScheduler 3.x numbers the days of the week from Monday (0) where crontab counts from Sunday
+(0 or 7): the day-of-week field is rewritten with day names first, so `0 3 * * 1-5` means
+weekdays, as an operator who knows crontab expects.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 _EVERY = re.compile(r"every\s+([0-9]{1,9})\s*s")
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_NUMBERED_DAYS = re.compile(r"(\*|([0-7])(?:-([0-7]))?)(?:/([1-9]))?")
 
 
 class BadSchedule(ValueError):
@@ -37,10 +40,31 @@ def trigger(schedule: str) -> BaseTrigger:
             raise BadSchedule(f"{schedule!r}: the interval must be at least 1 s")
         return IntervalTrigger(seconds=seconds, timezone=timezone.utc)
     try:
-        return CronTrigger.from_crontab(schedule, timezone=timezone.utc)
+        return CronTrigger.from_crontab(_named_weekdays(schedule), timezone=timezone.utc)
     except ValueError as exc:
         raise BadSchedule(f"{schedule!r} is neither `every <N>s` nor a crontab such as `17 4 * * *` "
                           f"(in UTC): {exc}") from None
+
+
+def _named_weekdays(schedule: str) -> str:
+    """The crontab with its day-of-week numbers (crontab's: 0 and 7 are Sunday) as day names."""
+    fields = schedule.split()
+    if len(fields) != 5:
+        return schedule  # from_crontab says what is wrong
+    items = []
+    for item in fields[4].split(","):
+        found = _NUMBERED_DAYS.fullmatch(item)
+        if found is None or item == "*":
+            items.append(item)  # names, or something from_crontab will refuse
+            continue
+        whole, first, last, step = found.groups()
+        start, stop = (0, 6) if whole == "*" else (int(first), int(last or first))
+        if stop < start:
+            raise BadSchedule(f"{schedule!r}: the day-of-week range {item!r} runs backwards")
+        days = range(start, stop + 1, int(step or 1))
+        items.extend(dict.fromkeys(_DAY_NAMES[day % 7] for day in days))
+    fields[4] = ",".join(items)
+    return " ".join(fields)
 
 
 def _aware(ms: int) -> datetime:
