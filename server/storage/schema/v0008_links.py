@@ -1,0 +1,3 @@
+"""Short links: the links and their visits per day."""
+
+STATEMENTS: list[str] = []

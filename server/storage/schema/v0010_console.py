@@ -1,0 +1,3 @@
+"""The operator console: its sign-in sessions."""
+
+STATEMENTS: list[str] = []
