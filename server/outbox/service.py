@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from ..clock import Clock
 from ..config import OutboxConfig
 from ..storage import Database
-from ..storage.stores.outbox import OutboxStore, QueueCounts
+from ..cursors import decode_cursor, encode_cursor
+from ..errors import validation_failed
+from ..storage.stores.outbox import FailedRow, OutboxStore, QueueCounts, RetryQueue
 from .backoff import attempt_outcome
 from .deliveries import DeliveryService, SendReport
 
@@ -44,6 +46,15 @@ class KindStatus:
     pending: int
     failed: int
     oldest_pending_ms: int | None
+
+
+@dataclass(frozen=True)
+class FailedPage:
+    """One page of the failed rows of a kind, and the cursor of the next page (None: the last)."""
+
+    kind: str
+    rows: list[FailedRow]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,24 @@ class OutboxService:
                 oldest = None if c.oldest_pending_at is None else max(0, now - c.oldest_pending_at)
                 found.append(KindStatus(kind, c.pending, c.failed, oldest))
         return found
+
+    async def failed(self, kind: str, cursor: str | None = None, limit: int = 50) -> FailedPage:
+        """The failed rows of one kind (`message` or `push`), a page at a time, in the order of
+        their last attempt; `cursor` is a page's `next_cursor` (a bad one is 400)."""
+        queues: dict[str, RetryQueue] = {"message": self._outbox, "push": self.deliveries.store}
+        queue = queues.get(kind)
+        if queue is None:
+            raise validation_failed("kind", f"one of {', '.join(KINDS)}")
+        tag = f"outbox-failed-{kind}"
+        after = None
+        if cursor:
+            at, key = decode_cursor(cursor, tag, int, int)
+            after = (int(at), int(key))
+        rows = await queue.failed_page(after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if more else None
+        return FailedPage(kind, rows, encode_cursor(tag, last.next_attempt_at, last.key) if last else None)
 
     async def retry(self, failed: bool = False) -> dict[str, int]:
         """Make pending rows due now (the next job run takes them); with `failed`, failed rows

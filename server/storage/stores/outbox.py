@@ -43,6 +43,18 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class FailedRow:
+    """A row that had every attempt: its key, attempts, when it was written, the last error,
+    and its `next_attempt_at` (with the key, its position in the listing)."""
+
+    key: int
+    attempts: int
+    created_at: int
+    next_attempt_at: int
+    last_error: str
+
+
+@dataclass(frozen=True)
 class QueueCounts:
     kind: str
     pending: int
@@ -122,6 +134,17 @@ class RetryQueue:
             found.append(QueueCounts(kind, sum(int(r["n"]) for r in waiting), int(failed["n"]) if failed else 0,
                                      min((int(r["oldest"]) for r in waiting), default=None)))
         return found
+
+    async def failed_page(self, after: tuple[int, int] | None, limit: int) -> list[FailedRow]:
+        """Failed rows in (next_attempt_at, key) order after the position `after` (None: from
+        the first): a range of the (state, next_attempt_at) index, however long the table."""
+        start = after or (-1, -1)
+        rows = await self._db.fetch_all(
+            f"SELECT {self._key} AS key, attempts, created_at, next_attempt_at, last_error FROM {self._table} "
+            f"WHERE state = 'failed' AND (next_attempt_at, {self._key}) > (?, ?) "
+            f"ORDER BY next_attempt_at, {self._key} LIMIT ?", (start[0], start[1], limit))
+        return [FailedRow(int(r["key"]), int(r["attempts"]), int(r["created_at"]), int(r["next_attempt_at"]),
+                          str(r["last_error"])) for r in rows]
 
     async def due_now(self, now_ms: int) -> int:
         """Pending rows waiting for a later attempt become due at once; how many."""
