@@ -20,7 +20,7 @@ from .files.routes import routes as file_routes
 from .jobs.routes import routes as job_routes
 from .jobs.scheduler import scheduled_jobs
 from .jobs.service import refresh_job_metrics
-from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH
+from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH, STATIC_FILES
 from .metrics import Metrics
 from .outbox.service import OutboxService
 from .ops.routes import routes as ops_routes
@@ -30,11 +30,14 @@ from .social.routes import routes as friend_routes
 from .users.routes import routes as user_routes
 from .web.connections import body_deadline, handler_args
 from .web.middleware import auth_middleware, error_middleware
+from .web.static import PackagedFiles
+from .web.static import routes as static_routes
+from .webchat.routes import routes as chat_page_routes
 
 log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
-                group_routes, search_routes, file_routes, job_routes)
+                group_routes, search_routes, file_routes, job_routes, static_routes, chat_page_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -46,6 +49,7 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
                           client_max_size=MAX_JSON_BODY, handler_args=handler_args(config.server))
     metrics = Metrics()
     app[METRICS] = metrics
+    app[STATIC_FILES] = PackagedFiles()  # /static/ and the chat page at /
 
     async def core_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_core(config, clock=clock, apply_migrations=apply_migrations) as core:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .social.avatar import AvatarCache
     from .social.friends import FriendService
     from .social.groups import GroupService
+    from .web.static import PackagedFiles
 
 CORE: web.AppKey["Core"] = web.AppKey("core")
 CHAT: web.AppKey["ChatService"] = web.AppKey("chat")
@@ -22,3 +23,4 @@ FRIENDS: web.AppKey["FriendService"] = web.AppKey("friends")
 GROUPS: web.AppKey["GroupService"] = web.AppKey("groups")
 AVATARS: web.AppKey["AvatarCache"] = web.AppKey("group_avatars")
 SEARCH: web.AppKey["SearchService"] = web.AppKey("search")
+STATIC_FILES: web.AppKey["PackagedFiles"] = web.AppKey("static_files")

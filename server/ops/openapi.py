@@ -75,7 +75,7 @@ def build_openapi(app: web.Application, server_url: str) -> dict[str, Any]:
     operations: list[tuple[str, str, Any]] = []
     for route in app.router.routes():
         spec = spec_of(route.handler)
-        if spec is None or route.method == "HEAD":
+        if spec is None or not spec.documented or route.method == "HEAD":
             continue
         operations.append((route.method, spec.path, spec))
         if spec.body is not None:

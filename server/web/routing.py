@@ -34,6 +34,9 @@ class RouteSpec:
     responses: dict[int, str] = field(default_factory=dict)
     response_model: type | None = None
     content_type: str = "application/json"
+    # False for what is not the HTTP API (the chat page, static files): served like any route,
+    # but left out of /api/v1/openapi.json (and so of tests/fuzz).
+    documented: bool = True
 
 
 SPEC_ATTR = "__lucky_route__"
