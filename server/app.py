@@ -24,6 +24,8 @@ from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH, STATIC_
 from .metrics import Metrics
 from .outbox.service import OutboxService
 from .ops.routes import routes as ops_routes
+from .releases.routes import admin_routes as release_admin_routes
+from .releases.routes import routes as release_routes
 from .search.routes import routes as search_routes
 from .social.group_routes import routes as group_routes
 from .social.routes import routes as friend_routes
@@ -37,7 +39,8 @@ from .webchat.routes import routes as chat_page_routes
 log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
-                group_routes, search_routes, file_routes, job_routes, static_routes, chat_page_routes)
+                group_routes, search_routes, file_routes, job_routes, release_routes, release_admin_routes,
+                static_routes, chat_page_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -89,14 +92,18 @@ async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
     try:
         every_s = core.config.auth.revocation_poll_s
         watching = asyncio.create_task(core.auth.revocations.poll_forever(every_s)) if every_s else None
+        # releases published by another process (the CLI) refresh the update check's cache
+        poll_s = core.config.releases.poll_s
+        releases = asyncio.create_task(core.releases.offers.watch_forever(poll_s)) if poll_s else None
         try:
             async with scheduled_jobs(core):  # stopped first: a job may still use chat or the outbox
                 yield
         finally:
-            if watching is not None:
-                watching.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watching
+            for task in (watching, releases):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
     finally:
         # Sockets are closed by on_shutdown first; queued sends are stored before the
         # database closes.

@@ -29,6 +29,7 @@ from .ids import Snowflake
 from .outbox.presence import LocalPresence
 from .outbox.service import OutboxService
 from .outbox.wiring import offline_push
+from .releases.service import ReleaseService
 from .search.service import SearchService
 from .social.avatar import AvatarCache
 from .social.friends import FriendService
@@ -60,6 +61,7 @@ class Core:
     search: SearchService
     avatars: AvatarCache
     outbox: OutboxService
+    releases: ReleaseService
 
 
 def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyring: Keyring) -> Core:
@@ -81,7 +83,9 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
     return Core(config, clock, ids, db, keyring, sessions, auth, users, files, friends, chat, groups,
                 SearchService(db), AvatarCache(),
                 outbox=OutboxService(db, config.outbox, clock, random.Random(), chat.redispatch,
-                                     chat.writer.flush_dispatched, deliveries))
+                                     chat.writer.flush_dispatched, deliveries),
+                releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,
+                                        config.public_url))
 
 
 def _closing_sockets(audience: Audience, sessions: Sessions) -> RevocationListener:

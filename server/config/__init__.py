@@ -13,6 +13,7 @@ from .model import (
     OutboxConfig,
     PushConfig,
     RedisConfig,
+    ReleasesConfig,
     ServerConfig,
     StorageConfig,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "OutboxConfig",
     "PushConfig",
     "RedisConfig",
+    "ReleasesConfig",
     "ServerConfig",
     "StorageConfig",
     "load_config",

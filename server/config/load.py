@@ -192,6 +192,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("push.webhook_url", "use an http:// or https:// URL, or leave it empty (no offline push)")
     if config.server.header_timeout_s <= 0:  # 0 would close every connection before its request
         raise ConfigError("server.header_timeout_s", "must be greater than 0")
+    if config.releases.max_package_mb < 1:
+        raise ConfigError("releases.max_package_mb", f"must be 1 or more, got {config.releases.max_package_mb}")
+    if config.releases.url_ttl_s < 60:
+        raise ConfigError("releases.url_ttl_s", f"must be 60 or more, got {config.releases.url_ttl_s}")
     if config.database.pool_min > config.database.pool_max:
         raise ConfigError(
             "database.pool_min",

@@ -127,6 +127,13 @@ class BackupConfig:
 
 
 @dataclass(frozen=True)
+class ReleasesConfig:
+    max_package_mb: int = 2048  # the largest app package that can be published
+    url_ttl_s: int = 3600  # a signed download URL lives one to two of these
+    poll_s: int = 2  # how often a server looks for releases changed by another process (the CLI); 0: never
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -141,6 +148,7 @@ class Config:
     push: PushConfig = field(default_factory=PushConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    releases: ReleasesConfig = field(default_factory=ReleasesConfig)
 
     @property
     def database_url(self) -> str:
