@@ -20,6 +20,7 @@ from .files.routes import routes as file_routes
 from .jobs.routes import routes as job_routes
 from .jobs.scheduler import scheduled_jobs
 from .jobs.service import refresh_job_metrics
+from .links.routes import routes as link_routes
 from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH, STATIC_FILES
 from .metrics import Metrics
 from .outbox.service import OutboxService
@@ -39,7 +40,7 @@ from .webchat.routes import routes as chat_page_routes
 log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
-                group_routes, search_routes, file_routes, job_routes, release_routes, release_admin_routes,
+                group_routes, search_routes, file_routes, job_routes, link_routes, release_routes, release_admin_routes,
                 static_routes, chat_page_routes)
 MAX_JSON_BODY = 1024 * 1024
 
@@ -89,6 +90,7 @@ async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
     metrics.refreshers.append(lambda: _outbox_gauges(metrics, core.outbox))
     await chat.start()
     await core.outbox.start()  # the push sender, woken by each commit that wrote deliveries
+    await core.links.visits.start()  # short links' visits, written every links.flush_s
     try:
         every_s = core.config.auth.revocation_poll_s
         watching = asyncio.create_task(core.auth.revocations.poll_forever(every_s)) if every_s else None
@@ -110,7 +112,10 @@ async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
         try:
             await chat.stop()
         finally:
-            await core.outbox.stop()
+            try:
+                await core.outbox.stop()
+            finally:
+                await core.links.visits.stop()  # the visits counted since the last flush
 
 
 async def _chat_gauges(metrics: Metrics, chat: ChatService) -> None:

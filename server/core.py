@@ -26,6 +26,8 @@ from .clock import Clock
 from .config import Config
 from .files.service import FileService
 from .ids import Snowflake
+from .links.service import LinkService
+from .links.visits import VisitCounter
 from .outbox.presence import LocalPresence
 from .outbox.service import OutboxService
 from .outbox.wiring import offline_push
@@ -35,6 +37,7 @@ from .social.avatar import AvatarCache
 from .social.friends import FriendService
 from .social.groups import GroupRules, GroupService
 from .storage import Database, open_database
+from .storage.stores.links import LinkStore
 from .storage.migrate import check_compatible, migrate
 from .users.service import UserService
 
@@ -61,6 +64,7 @@ class Core:
     search: SearchService
     avatars: AvatarCache
     outbox: OutboxService
+    links: LinkService  # its visit counter is started by the server only
     releases: ReleaseService
 
 
@@ -80,8 +84,11 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                        presence_listeners=[friends.presence], batch_max=config.database.batch_max,
                        outbox_grace_s=config.outbox.grace_s, batch_hooks=push_hooks)
     groups = GroupService(db, config.chat, clock, ids, group_rules, chat=chat)
+    links = LinkService(db, config.links, clock, ids, config.public_url, users=users,
+                        visits=VisitCounter(LinkStore(db), clock, config.links.flush_s))
     return Core(config, clock, ids, db, keyring, sessions, auth, users, files, friends, chat, groups,
                 SearchService(db), AvatarCache(),
+                links=links,
                 outbox=OutboxService(db, config.outbox, clock, random.Random(), chat.redispatch,
                                      chat.writer.flush_dispatched, deliveries),
                 releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,

@@ -196,6 +196,12 @@ def _validate(config: Config) -> None:
         raise ConfigError("releases.max_package_mb", f"must be 1 or more, got {config.releases.max_package_mb}")
     if config.releases.url_ttl_s < 60:
         raise ConfigError("releases.url_ttl_s", f"must be 60 or more, got {config.releases.url_ttl_s}")
+    if not 4 <= config.links.code_length <= 32:  # shorter codes are easily guessed and soon exhausted
+        raise ConfigError("links.code_length", f"must be 4..32, got {config.links.code_length}")
+    if config.links.flush_s <= 0:
+        raise ConfigError("links.flush_s", "must be greater than 0")
+    if config.links.visits_keep_days <= 0:
+        raise ConfigError("links.visits_keep_days", "must be greater than 0")
     if config.database.pool_min > config.database.pool_max:
         raise ConfigError(
             "database.pool_min",

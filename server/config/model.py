@@ -134,6 +134,15 @@ class ReleasesConfig:
 
 
 @dataclass(frozen=True)
+class LinksConfig:
+    code_length: int = 7  # characters of a random code (base62)
+    create_per_min: int = 30  # links a user may create per minute; 0: no limit
+    flush_s: float = 5.0  # visits are counted in memory and written this often
+    visits_keep_days: int = 400  # per-day visit counts older than this are removed by cleanup.link_visits
+    cache_size: int = 10_000  # links kept in memory for the redirect
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -148,6 +157,7 @@ class Config:
     push: PushConfig = field(default_factory=PushConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    links: LinksConfig = field(default_factory=LinksConfig)
     releases: ReleasesConfig = field(default_factory=ReleasesConfig)
 
     @property

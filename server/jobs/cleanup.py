@@ -17,8 +17,8 @@ SCHEDULE_KEY = "jobs.cleanup_schedule"
 
 
 def cleanup_jobs(core: Core) -> list[JobSpec]:
-    """`cleanup.sessions`, `cleanup.uploads` and `cleanup.blobs`; none when the schedule is empty.
-    (Old link visits join them once short links exist, issue 11.)"""
+    """`cleanup.sessions`, `cleanup.uploads`, `cleanup.blobs` and `cleanup.link_visits`; none when
+    the schedule is empty."""
     schedule = core.config.jobs.cleanup_schedule.strip()
     if not schedule:
         return []
@@ -33,6 +33,9 @@ def cleanup_jobs(core: Core) -> list[JobSpec]:
     async def blobs() -> str:
         return (await core.files.cleanup_orphans(grace_ms)).summary()
 
+    async def link_visits() -> str:
+        return (await core.links.cleanup_visits()).summary()
+
     return [
         JobSpec("cleanup.sessions", schedule,
                 "Remove refresh tokens expired over a day ago, token families revoked over a day (and an "
@@ -46,4 +49,7 @@ def cleanup_jobs(core: Core) -> list[JobSpec]:
                 "Remove stored blobs, thumbnails and upload chunks that nothing refers to, once older than "
                 "jobs.orphan_grace_h hours",
                 blobs, lease_s=900, config_key=SCHEDULE_KEY),
+        JobSpec("cleanup.link_visits", schedule,
+                "Remove short links' visit counts per day older than links.visits_keep_days days (the totals stay)",
+                link_visits, config_key=SCHEDULE_KEY),
     ]

@@ -1,0 +1,1 @@
+"""Short links: creating them, the `GET /s/{code}` redirect, and counting visits in batches."""
