@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
+from lucky_console.app import setup_console
+
 from .auth.routes import routes as auth_routes
 from .chat.gateway import routes as gateway_routes
 from .chat.routes import routes as conversation_routes
@@ -21,10 +23,11 @@ from .jobs.routes import routes as job_routes
 from .jobs.scheduler import scheduled_jobs
 from .jobs.service import refresh_job_metrics
 from .links.routes import routes as link_routes
-from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SEARCH, STATIC_FILES
+from .keys import AVATARS, CHAT, CORE, FRIENDS, GROUPS, METRICS, SAMPLER, SEARCH, STATIC_FILES
 from .metrics import Metrics
 from .outbox.service import OutboxService
 from .ops.routes import routes as ops_routes
+from .ops.sampler import Reading, Sampler
 from .releases.routes import admin_routes as release_admin_routes
 from .releases.routes import routes as release_routes
 from .search.routes import routes as search_routes
@@ -64,7 +67,10 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
             app[GROUPS] = core.groups
             app[AVATARS] = core.avatars
             app[SEARCH] = core.search
-            async with _serving(core, metrics):
+            app[SAMPLER] = sampler = Sampler(core.clock, lambda: Reading(
+                core.chat.sessions.count(), core.chat.sessions.online_users(), core.chat.writer.messages_stored),
+                config.data_dir)
+            async with _serving(core, metrics, sampler):
                 yield
 
     async def close_sockets(app: web.Application) -> None:
@@ -78,12 +84,14 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
     app.on_shutdown.append(close_sockets)
     for table in ROUTE_TABLES:
         table.add_to(app)
+    setup_console(app)  # /console: its pages and templates (lucky_console)
     return app
 
 
 @contextlib.asynccontextmanager
-async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
-    """What only a server runs: the chat writer and sweeper, the revocation feed, the gauges."""
+async def _serving(core: Core, metrics: Metrics, sampler: Sampler) -> AsyncIterator[None]:
+    """What only a server runs: the chat writer and sweeper, the revocation feed, the gauges,
+    the console dashboard's sampler."""
     chat = core.chat
     metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
     metrics.refreshers.append(lambda: refresh_job_metrics(metrics, core.db))
@@ -94,6 +102,7 @@ async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
     try:
         every_s = core.config.auth.revocation_poll_s
         watching = asyncio.create_task(core.auth.revocations.poll_forever(every_s)) if every_s else None
+        sampling = asyncio.create_task(sampler.run_forever())
         # releases published by another process (the CLI) refresh the update check's cache
         poll_s = core.config.releases.poll_s
         releases = asyncio.create_task(core.releases.offers.watch_forever(poll_s)) if poll_s else None
@@ -101,7 +110,7 @@ async def _serving(core: Core, metrics: Metrics) -> AsyncIterator[None]:
             async with scheduled_jobs(core):  # stopped first: a job may still use chat or the outbox
                 yield
         finally:
-            for task in (watching, releases):
+            for task in (watching, sampling, releases):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from .auth.audit import AuditLog
+from .auth.console_sessions import ConsoleSessions
 from .auth.keyring import Keyring
 from .auth.service import AuthService, RevocationListener
 from .blobs import open_blob_store
@@ -65,6 +67,8 @@ class Core:
     avatars: AvatarCache
     outbox: OutboxService
     links: LinkService  # its visit counter is started by the server only
+    audit: AuditLog
+    console_sessions: ConsoleSessions  # the operator console's sign-ins
     releases: ReleaseService
 
 
@@ -84,6 +88,7 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                        presence_listeners=[friends.presence], batch_max=config.database.batch_max,
                        outbox_grace_s=config.outbox.grace_s, batch_hooks=push_hooks)
     groups = GroupService(db, config.chat, clock, ids, group_rules, chat=chat)
+    audit = AuditLog(db, clock, ids)
     links = LinkService(db, config.links, clock, ids, config.public_url, users=users,
                         visits=VisitCounter(LinkStore(db), clock, config.links.flush_s))
     return Core(config, clock, ids, db, keyring, sessions, auth, users, files, friends, chat, groups,
@@ -91,6 +96,7 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                 links=links,
                 outbox=OutboxService(db, config.outbox, clock, random.Random(), chat.redispatch,
                                      chat.writer.flush_dispatched, deliveries),
+                audit=audit, console_sessions=ConsoleSessions(db, config.console, clock, auth, audit),
                 releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,
                                         config.public_url))
 

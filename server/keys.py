@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from .chat.service import ChatService
     from .core import Core
     from .metrics import Metrics
+    from .ops.sampler import Sampler
     from .search.service import SearchService
     from .social.avatar import AvatarCache
     from .social.friends import FriendService
@@ -24,3 +25,4 @@ GROUPS: web.AppKey["GroupService"] = web.AppKey("groups")
 AVATARS: web.AppKey["AvatarCache"] = web.AppKey("group_avatars")
 SEARCH: web.AppKey["SearchService"] = web.AppKey("search")
 STATIC_FILES: web.AppKey["PackagedFiles"] = web.AppKey("static_files")
+SAMPLER: web.AppKey["Sampler"] = web.AppKey("sampler")  # the console dashboard's minute samples

@@ -73,6 +73,10 @@ class TokenSet:
     expires_in: int
 
 
+def wrong_credentials() -> LuckyError:
+    return LuckyError(401, "invalid_credentials", "Wrong username or password.")
+
+
 def normalize_username(raw: str) -> str:
     username = raw.strip().lower()
     if not USERNAME_RE.fullmatch(username):
@@ -205,18 +209,24 @@ class AuthService:
         """Sign in with a password, plain or as `encrypted_password`."""
         self.check_ip(ip)  # before the RSA decryption, so the limit also bounds that work
         password = self.resolve_password(password, encrypted_password)
-        bad = LuckyError(401, "invalid_credentials", "Wrong username or password.")
+        user = await self.verify_credentials(username, password)
+        if user.disabled:
+            raise LuckyError(403, "forbidden", "This account is disabled; contact the server's operator.")
+        return await self._start_session(user, device, clear_failures=True)
+
+    async def verify_credentials(self, username: str, password: str) -> UserRecord:
+        """The account whose username and password these are (disabled or not), under the
+        per-account failure lock; 401 `invalid_credentials` otherwise, an unknown username at
+        the same cost as a wrong password. For sign-in and the console's sign-in."""
         username = username.strip().lower()
         # A name no account can have is not looked up (a NUL would make PostgreSQL fail).
         user = await self._users.by_username(username) if USERNAME_RE.fullmatch(username) else None
         if user is None:
             await self._passwords.verify(password, None)  # same cost as a real check
-            raise bad
+            raise wrong_credentials()
         if not await self.check_password(user, password):
-            raise bad
-        if user.disabled:
-            raise LuckyError(403, "forbidden", "This account is disabled; contact the server's operator.")
-        return await self._start_session(user, device, clear_failures=True)
+            raise wrong_credentials()
+        return user
 
     async def check_password(self, user: UserRecord, password: str) -> bool:
         """Whether `password` is `user`'s, under the per-account lock.

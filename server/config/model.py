@@ -143,6 +143,13 @@ class LinksConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    idle_timeout_s: int = 1800  # a console session unused this long is over
+    lifetime_s: int = 43200  # and any console session after this long, used or not
+    login_rate_per_min: int = 10  # console sign-in attempts per IP and per username; 0: no limit
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -157,6 +164,7 @@ class Config:
     push: PushConfig = field(default_factory=PushConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
     releases: ReleasesConfig = field(default_factory=ReleasesConfig)
 

@@ -24,3 +24,22 @@ class AuditStore:
             "WHERE id < ? ORDER BY id DESC LIMIT ?",
             (before_id, limit),
         )
+
+    async def page(self, before_id: int, limit: int, *, actor_id: int | None = None,
+                   action: str | None = None) -> list[Row]:
+        """Entries with ids below `before_id`, newest first, optionally of one actor and/or one
+        action (each filter has an index ending in id: migration v0010)."""
+        where = ["id < ?"]
+        params: list[object] = [before_id]
+        if actor_id is not None:
+            where.append("actor_id = ?")
+            params.append(actor_id)
+        if action is not None:
+            where.append("action = ?")
+            params.append(action)
+        params.append(limit)
+        return await self._db.fetch_all(
+            "SELECT id, at, actor_id, action, target, details FROM audit_log "
+            f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            tuple(params),
+        )
