@@ -18,11 +18,12 @@ from ..errors import LuckyError, validation_failed
 from ..keys import CORE
 from ..storage.stores.files import FileRow
 from ..web.bodies import json_response, parse_body, path_id
+from ..web.downloads import stream_bytes
 from ..web.routing import RouteTable
 from ..web.session import bearer_token, caller, claims_of
 from .model import BUFFER, parse_content_md5
 from .naming import content_disposition
-from .ranges import RangeNotSatisfiable, etag_matches, parse_range
+from .ranges import etag_matches
 from .service import FileService
 
 log = logging.getLogger(__name__)
@@ -181,30 +182,8 @@ async def content(request: web.Request) -> web.StreamResponse:
     presigned = await files.presigned_url(file, headers["Content-Disposition"])
     if presigned is not None:
         return web.Response(status=302, headers={"Location": presigned, "Cache-Control": "no-store"})
-    try:
-        wanted = parse_range(request.headers.get("Range"), file.size, request.headers.get("If-Range"), etag)
-    except RangeNotSatisfiable:
-        error = LuckyError(416, "range_not_satisfiable", f"The range is outside the file's {file.size} bytes.",
-                           {"size": file.size})
-        return json_response(error.to_body(), status=416, headers={"Content-Range": f"bytes */{file.size}"})
-    status, offset, length = 200, 0, file.size
-    if wanted is not None:
-        status, offset, length = 206, wanted.start, wanted.length
-        headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{file.size}"
-    reader = await files.open_content(file, offset, length)
-    response = web.StreamResponse(status=status, headers=headers)
-    response.content_type = file.mime
-    response.content_length = length
-    try:
-        await response.prepare(request)
-        async for chunk in reader:
-            await response.write(chunk)
-        await response.write_eof()
-    except (ConnectionError, OSError) as exc:
-        log.debug("download of file %s stopped: %s", file.id, exc)
-    finally:
-        await reader.close()
-    return response
+    return await stream_bytes(request, lambda offset, length: files.open_content(file, offset, length), file.size,
+                              etag, file.mime, headers, f"file {file.id}")
 
 
 @routes.get("/api/v1/files/{file_id}/thumbnail", "An image's thumbnail (bearer token or signed URL)",

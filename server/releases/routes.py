@@ -3,7 +3,6 @@ downloads, and the admin API that publishes (PROTOCOL.md, "App releases", "Deskt
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -13,14 +12,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 from ..errors import LuckyError, validation_failed
 from ..files.model import BUFFER
 from ..files.naming import content_disposition
-from ..files.ranges import RangeNotSatisfiable, etag_matches, parse_range
+from ..files.ranges import etag_matches
 from ..keys import CORE
 from ..web.bodies import json_response, list_body, parse_body, path_id, query_limit
+from ..web.downloads import stream_bytes
 from ..web.routing import RouteTable
 from ..web.session import caller
 from .service import NewRelease, ReleaseChanges, ReleaseService
 
-log = logging.getLogger(__name__)
 routes = RouteTable("releases")
 admin_routes = RouteTable("admin")
 
@@ -84,30 +83,8 @@ async def download(request: web.Request) -> web.StreamResponse:
                "X-Content-Type-Options": "nosniff"}
     if etag_matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
-    try:
-        wanted = parse_range(request.headers.get("Range"), release.size, request.headers.get("If-Range"), etag)
-    except RangeNotSatisfiable:
-        error = LuckyError(416, "range_not_satisfiable", f"The range is outside the package's {release.size} bytes.",
-                           {"size": release.size})
-        return json_response(error.to_body(), status=416, headers={"Content-Range": f"bytes */{release.size}"})
-    status, offset, length = 200, 0, release.size
-    if wanted is not None:
-        status, offset, length = 206, wanted.start, wanted.length
-        headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{release.size}"
-    reader = await releases.open_package(release, offset, length)
-    response = web.StreamResponse(status=status, headers=headers)
-    response.content_type = "application/octet-stream"
-    response.content_length = length
-    try:
-        await response.prepare(request)
-        async for chunk in reader:
-            await response.write(chunk)
-        await response.write_eof()
-    except (ConnectionError, OSError) as exc:
-        log.debug("download of release %s stopped: %s", release.id, exc)
-    finally:
-        await reader.close()
-    return response
+    return await stream_bytes(request, lambda offset, length: releases.open_package(release, offset, length),
+                              release.size, etag, "application/octet-stream", headers, f"release {release.id}")
 
 
 # --- the admin API ---------------------------------------------------------------------------
