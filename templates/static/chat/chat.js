@@ -261,7 +261,7 @@
     if (!message) return "";
     if (message.recalled) return "message recalled";
     if (message.kind === "text") return message.body.text;
-    if (message.kind === "image") return "🖼 image";
+    if (message.kind === "image") return "Image";
     if (message.kind === "system") return systemText(message);
     return `[${message.kind}]`;
   }
