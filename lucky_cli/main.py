@@ -34,6 +34,7 @@ from .bench import bench_command
 from .files import files_app
 from .groups import group_app
 from .jobs import jobs_app
+from .links import link_app
 from .outbox import outbox_app
 from .releases import release_app
 from .output import CliFailure, fail
@@ -53,6 +54,7 @@ app.add_typer(group_app, name="group")
 app.add_typer(backup_app, name="backup")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(link_app, name="link")
 app.add_typer(release_app, name="release")
 app.command("bench")(bench_command)
 
