@@ -210,3 +210,44 @@ def test_sign_in_mistakes_are_shown_and_log_out_ends_the_session(visit: Any, sit
     alice.page.reload()
     alice.wait_online()
     expect(alice.page.locator("#me-username")).to_have_text("@alice")
+
+
+def test_a_dropped_connection_catches_up_through_sync(visit: Any) -> None:
+    alice, bob = visit(), visit()
+    # Alice's sockets go through a relay the test can cut (Playwright's WebSocket routing).
+    live: list[Any] = []
+    cut = {"on": False}
+
+    def relay(socket: Any) -> None:
+        if cut["on"]:
+            socket.close(code=1001, reason="cut by the test")
+            return
+        live.append((socket, socket.connect_to_server()))
+
+    alice.page.route_web_socket("**/ws**", relay)
+    alice.page.reload()
+    alice.sign_up("alice")
+    bob.sign_up("bob")
+    bob.chat_with("alice")
+    bob.send("one")
+    expect(alice.conversation("bob").locator(".badge")).to_have_text("1")
+
+    cut["on"] = True
+    for page_side, server_side in live:
+        page_side.close(code=1001, reason="cut by the test")
+        server_side.close()
+    expect(alice.page.locator("#connection")).to_have_text("offline")
+    bob.send("two")
+    bob.send("three")
+    expect(bob.message("three", mine=True).locator(".receipt")).to_have_text("Sent")
+    screenshot(alice.page, "chat-10-offline")
+    expect(alice.conversation("bob").locator(".badge")).to_have_text("1")  # nothing came meanwhile
+
+    cut["on"] = False  # the page's next reconnect gets through, and syncs from its cursors
+    expect(alice.page.locator("#connection")).to_have_text("online", timeout=30000)
+    expect(alice.conversation("bob").locator(".badge")).to_have_text("3")
+    alice.open("bob")
+    for text in ("one", "two", "three"):
+        expect(alice.message(text, mine=False)).to_have_count(1)
+    expect(bob.message("three", mine=True).locator(".receipt")).to_have_text("Read")
+    screenshot(alice.page, "chat-11-after-sync")
