@@ -103,6 +103,9 @@ def test_the_wheel_holds_only_lucky_packages(wheel: Path) -> None:
             if "__pycache__" not in module.parts:
                 assert f"{package}/{module.relative_to(ROOT / folder).as_posix()}" in names, module
     assert not any(n.startswith("tests/") or "/tests/" in n for n in names)
+    # The web chat page and its script and styles (package data, not Python).
+    for shipped in ("chat/index.html", "static/chat/chat.js", "static/chat/chat.css"):
+        assert f"lucky_console/templates/{shipped}" in names, shipped
 
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -125,6 +128,11 @@ def test_the_wheel_installs_and_runs_in_a_fresh_venv(wheel: Path, tmp_path: Path
                  env=env, cwd=tmp_path)
     for path in where.stdout.split():
         assert Path(path).is_relative_to(venv), f"{path} does not come from the wheel"
+    # The server finds the chat page's files in the installed package, not in a checkout.
+    served = _run(python, "-c", "from lucky_server.web.static import PackagedFiles; files = PackagedFiles(); "
+                  "print(*(len(files.get(p).body) for p in ('chat/index.html', 'static/chat/chat.js')))",
+                  env=env, cwd=tmp_path)
+    assert all(int(size) > 0 for size in served.stdout.split()), served.stdout
 
     checked = subprocess.run([sys.executable, "-m", "pip", "--python", python, "check"], env=env,
                              capture_output=True, text=True, timeout=120)
