@@ -21,7 +21,8 @@ How a console page is written (the conventions every page module follows):
   Jinja's own (`|filesizeformat`). Static files live in `templates/static/console/` and are
   served at `/static/console/...` (`lucky_server.web.static`).
 - **CSRF.** Every POST form carries the session's token: `{% from "macros.html" import
-  csrf_field, post_button, pager %}` then `{{ csrf_field() }}` inside the form, or
+  csrf_field, post_button, pager with context %}` (with context: the macros read the page's
+  `csrf_token`) then `{{ csrf_field() }}` inside the form, or
   `{{ post_button("/console/things/1/delete", "Delete", danger=true) }}` for a one-button form.
   The framework checks it before the handler runs (`visit.form` holds the checked fields;
   read them with `visit.field("name")`): a missing or wrong token answers a 403 page and the

@@ -73,6 +73,28 @@ class TokenSet:
     expires_in: int
 
 
+@dataclass(frozen=True)
+class DeviceView:
+    id: str
+    name: str
+    platform: str
+    created_at: int
+    last_seen_at: int
+
+
+@dataclass(frozen=True)
+class SessionView:
+    family_id: int
+    device_id: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class AccountView:
+    devices: list[DeviceView]
+    sessions: list[SessionView]  # token families not revoked
+
+
 def wrong_credentials() -> LuckyError:
     return LuckyError(401, "invalid_credentials", "Wrong username or password.")
 
@@ -382,6 +404,10 @@ class AuthService:
         await self._notify(user_id, families, kick_reason("admin"))
         return len(families)
 
+    async def is_last_admin(self, user_id: int) -> bool:
+        """Whether `user_id` is the only enabled admin account (the console will not demote it)."""
+        return await self._users.admins(2) == [user_id]
+
     async def set_admin(self, user_id: int, is_admin: bool, *, actor_id: int | None = None) -> None:
         now = self._clock.now_ms()
 
@@ -391,6 +417,15 @@ class AuthService:
                                      "user.promote" if is_admin else "user.demote", str(user_id))
 
         await self._db.transaction("user_promote", write)
+
+    async def account(self, user_id: int) -> AccountView:
+        """A user's devices and signed-in sessions (the newest 100 of each), for operators."""
+        devices = await self._users.devices(user_id, 100)
+        families = await self._tokens.live_families(user_id, 100)
+        return AccountView(
+            [DeviceView(r["id"], r["name"], r["platform"], int(r["created_at"]), int(r["last_seen_at"]))
+             for r in devices],
+            [SessionView(int(r["id"]), r["device_id"], int(r["created_at"])) for r in families])
 
     # --- clean-up (the cleanup.sessions job) ------------------------------------------------
 

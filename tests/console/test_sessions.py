@@ -102,6 +102,7 @@ async def test_logout_ends_the_session_server_side(admin_console: Console) -> No
 
 async def test_a_demoted_admin_loses_the_console_at_once(admin_console: Console) -> None:
     boss = await admin_console.core.users.by_username("boss")
+    await admin_console.core.auth.create_user("deputy", None, is_admin=True)
     await admin_console.core.auth.set_admin(boss.id, False)
     assert (await admin_console.get("/console"))[0] == 303
 

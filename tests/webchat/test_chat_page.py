@@ -251,3 +251,21 @@ def test_a_dropped_connection_catches_up_through_sync(visit: Any) -> None:
         expect(alice.message(text, mine=False)).to_have_count(1)
     expect(bob.message("three", mine=True).locator(".receipt")).to_have_text("Read")
     screenshot(alice.page, "chat-11-after-sync")
+
+    # Written while cut off, then the page reloaded before it could go: the message is kept
+    # in the tab and sent once the socket is back, once.
+    cut["on"] = True
+    for page_side, server_side in live:
+        page_side.close(code=1001, reason="cut by the test")
+        server_side.close()
+    expect(alice.page.locator("#connection")).to_have_text("offline")
+    alice.send("written offline")
+    pending = alice.page.locator("#messages li.pending", has_text="written offline")
+    expect(pending.locator(".receipt")).to_have_text("Sending…")
+    alice.page.reload()
+    expect(pending.locator(".receipt")).to_have_text("Sending…")
+    screenshot(alice.page, "chat-12-unsent-after-reload")
+    cut["on"] = False
+    expect(alice.message("written offline", mine=True).locator(".receipt")).to_have_text("Read", timeout=30000)
+    expect(bob.message("written offline", mine=False)).to_have_count(1)
+    expect(alice.page.locator("#messages li.pending")).to_have_count(0)

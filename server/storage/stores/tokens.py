@@ -103,6 +103,12 @@ class TokenStore:
             (at_ms, after_id, limit),
         )
 
+    async def live_families(self, user_id: int, limit: int) -> list[Row]:
+        """A user's signed-in sessions (families not revoked), newest first."""
+        return await self._db.fetch_all(
+            "SELECT id, device_id, created_at FROM token_families WHERE user_id = ? AND revoked_at IS NULL "
+            "ORDER BY id DESC LIMIT ?", (user_id, limit))
+
     async def session_state(self, family_id: int) -> SessionState | None:
         row = await self._db.fetch_one(
             "SELECT f.revoked_at, u.disabled FROM token_families f "

@@ -124,6 +124,18 @@ class UserStore:
             "UPDATE users SET is_admin = ?, updated_at = ? WHERE id = ?", (is_admin, now_ms, user_id)
         )
 
+    async def devices(self, user_id: int, limit: int) -> list[Row]:
+        """A user's devices, most recently seen first (the console's user page)."""
+        return await self._db.fetch_all(
+            "SELECT id, name, platform, created_at, last_seen_at FROM devices WHERE user_id = ? "
+            "ORDER BY last_seen_at DESC LIMIT ?", (user_id, limit))
+
+    async def admins(self, limit: int) -> list[int]:
+        """Ids of up to `limit` enabled admin accounts (to keep at least one)."""
+        rows = await self._db.fetch_all(
+            "SELECT id FROM users WHERE is_admin = TRUE AND disabled = FALSE LIMIT ?", (limit,))
+        return [int(r["id"]) for r in rows]
+
     async def touch_device(self, tx: Tx, user_id: int, device_id: str, name: str, platform: str,
                            now_ms: int) -> None:
         await tx.execute(

@@ -91,7 +91,10 @@
   }
 
   function save() {
-    const saved = { tokens: state.tokens, cursors: state.cursors, readers: state.readers, open: state.open };
+    // Unsent messages too: after a reload they go again with the same client_msg_id, so the
+    // server stores each once whether or not the first try arrived.
+    const unsent = Array.from(state.pending.values()).filter((e) => e.frame.type === "send" && !e.failed);
+    const saved = { tokens: state.tokens, cursors: state.cursors, readers: state.readers, open: state.open, unsent };
     sessionStorage.setItem(SAVED, JSON.stringify(saved));
   }
 
@@ -515,6 +518,7 @@
     const clientMsgId = randomId();
     const frame = { type: "send", id: clientMsgId, client_msg_id: clientMsgId, kind, body, ...target(cid) };
     state.pending.set(clientMsgId, { cid, frame });
+    save();
     sendFrame(frame); // when offline it stays pending and goes again after the next welcome
     renderMessages(true);
   }
@@ -644,7 +648,9 @@
         break;
       case "error": {
         const entry = frame.id ? state.pending.get(frame.id) : null;
-        if (entry) {
+        if (entry && frame.code === "rate_limited") {
+          setTimeout(() => sendFrame(entry.frame), 1000); // dropped, not refused: try again
+        } else if (entry) {
           entry.failed = frame.message;
           renderMessages(false);
         } else if (frame.code !== "rate_limited") {
@@ -680,7 +686,8 @@
     }
     if (!state.tokens) return;
     connect();
-    if (state.open) openConversation(state.open);
+    if (state.convs.has(state.open)) openConversation(state.open);
+    else state.open = null; // a conversation started here that never got a message
   }
 
   async function findUsers(event) {
@@ -720,7 +727,8 @@
   async function createGroup(event) {
     event.preventDefault();
     showError("side-error", "");
-    const names = $("group-members").value.split(/[\s,]+/).map((n) => n.trim().toLowerCase()).filter(Boolean);
+    const names = $("group-members").value.split(/[\s,]+/).map((n) => n.trim().toLowerCase())
+      .filter((n) => n && n !== me().username);
     try {
       const members = await Promise.all(names.map(userByName));
       const group = await api("POST", "/groups", { name: $("group-name").value.trim(), member_ids: members.map((u) => u.id) });
@@ -813,6 +821,7 @@
       state.cursors = saved.cursors || {};
       state.readers = saved.readers || {};
       state.open = saved.open || null;
+      for (const entry of saved.unsent || []) state.pending.set(entry.frame.client_msg_id, entry);
       state.users.set(saved.tokens.user.id, saved.tokens.user);
       const left = Math.max(0, saved.tokens.expires_at - Date.now());
       state.timers.refresh = setTimeout(() => refreshTokens(), Math.max(1000, left - 60000));
