@@ -46,11 +46,13 @@ async def user_list(visit: Visit) -> web.StreamResponse:
 
 @pages.get(f"{PREFIX}/users/{{user_id}}", "One user")
 async def user_page(visit: Visit) -> web.StreamResponse:
-    user = await _user(visit)
-    account = await visit.core.auth.account(user.id)
-    groups = await visit.core.groups.mine(user.id)
-    return visit.render("user.html", title=user.username, user=user, account=account, groups=groups,
-                        connections=len(visit.core.chat.sessions.of_user(user.id)), new_password="")
+    return await _show(visit, await _user(visit))
+
+
+async def _show(visit: Visit, user: UserRecord, new_password: str = "") -> web.Response:
+    return visit.render("user.html", title=user.username, user=user, account=await visit.core.auth.account(user.id),
+                        groups=await visit.core.groups.mine(user.id),
+                        connections=len(visit.core.chat.sessions.of_user(user.id)), new_password=new_password)
 
 
 @pages.post(f"{PREFIX}/users/{{user_id}}/disable", "Disable a user (their sockets are closed)")
@@ -86,10 +88,7 @@ async def reset_password(visit: Visit) -> web.StreamResponse:
     if given:
         await visit.redirect(f"{PREFIX}/users/{user.id}", f"{user.username}'s password is changed; "
                                                           "their sessions are ended.")
-    user = await visit.core.users.get(user.id)
-    return visit.render("user.html", title=user.username, user=user, account=await visit.core.auth.account(user.id),
-                        groups=await visit.core.groups.mine(user.id),
-                        connections=len(visit.core.chat.sessions.of_user(user.id)), new_password=password)
+    return await _show(visit, await visit.core.users.get(user.id), new_password=password)
 
 
 @pages.post(f"{PREFIX}/users/{{user_id}}/promote", "Make a user an admin")
