@@ -105,7 +105,7 @@ def remove_link(
     """
 
     async def go(core: Core) -> LinkRecord:
-        return await core.links.delete(code, None)
+        return await core.links.delete(code, None, operator=True)
 
     link = with_core(data_dir, go)
     output.ok(f"deleted {link.code} (it went to {link.url})")

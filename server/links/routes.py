@@ -92,9 +92,11 @@ def _wants_json(request: web.Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+# Not in openapi.json (like the chat page): a browser's route whose errors are HTML pages by
+# the contract, not the API's JSON errors.
 @routes.get("/s/{code}", "Follow a short link: 302 to its URL (404 unknown or deleted, 410 expired)", auth=False,
-            content_type="text/html", responses={302: "to the link's URL", 404: "unknown or deleted (an HTML page)",
-                                                 410: "expired (an HTML page)"})
+            content_type="text/html", documented=False,
+            responses={302: "to the link's URL", 404: "unknown or deleted (an HTML page)", 410: "expired (an HTML page)"})
 async def follow_link(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
     try:

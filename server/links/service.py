@@ -3,8 +3,12 @@
 
 Who may do what: a signed-in user creates links (rate-limited per user) and reads, lists,
 deletes and sees the stats of their own; an admin those of anyone. Methods that take
-`actor_id` check it: `None` means an operator (the CLI), who may do anything. Operators'
-creations and every deletion by someone other than the owner go to the audit log.
+`actor_id` check it: `None` means an operator (the CLI), who may do anything. What operators
+create or delete (`operator=True`: the console, the CLI) and every deletion by someone other
+than the owner go to the audit log (`link.create`, `link.delete`, target the code).
+
+For the console: `create`, `get`, `list_owned` / `list_all` (keyset-paged, newest first),
+`delete`, `stats`, `short_url`; each raises `LuckyError` with the contract's status.
 """
 
 from __future__ import annotations
@@ -167,9 +171,10 @@ class LinkService:
 
     # --- deleting -------------------------------------------------------------------------
 
-    async def delete(self, code: str, actor_id: int | None) -> LinkRecord:
+    async def delete(self, code: str, actor_id: int | None, *, operator: bool = False) -> LinkRecord:
         """Delete a link (owner, admin or operator): `/s/{code}` answers 404 from then on and the
-        code is never given again; its visits per day go. 404 unknown or already deleted."""
+        code is never given again; its visits per day go. 404 unknown or already deleted.
+        Written to the audit log when `operator` (console, CLI) or done by someone not the owner."""
         link = await self._live(code)
         await self._check_may_manage(link, actor_id)
         now = self._clock.now_ms()
@@ -177,7 +182,7 @@ class LinkService:
         async def write(tx: Tx) -> bool:
             if not await self._store.mark_deleted(tx, link.id, now):
                 return False
-            if actor_id != link.owner_id:
+            if operator or actor_id != link.owner_id:
                 await self._audit.record(tx, self._ids.next_id(), now, actor_id, "link.delete", link.code,
                                          {"url": link.url, "owner_id": str(link.owner_id)})
             return True

@@ -60,6 +60,11 @@ def populate(app: Client, prefix: str = "") -> World:
     status, upload = app.call("POST", "/api/v1/uploads", {"name": "up.bin", "size": len(content),
                                                           "md5": hashlib.md5(content).hexdigest()}, t_ann)
     assert status == 201, upload
+    codes = []
+    for token, url in ((t_ann, "https://example.com/ann"), (t_bob, "https://example.com/bob")):
+        status, link = app.call("POST", "/api/v1/links", {"url": url}, token)
+        assert status == 201, link
+        codes.append(link["code"])
     world.ids = {
         "user_id": [ann, bob, cat],
         "group_id": [gid],
@@ -69,5 +74,6 @@ def populate(app: Client, prefix: str = "") -> World:
         "upload_id": [str(upload["upload_id"])],
         "index": ["0", "1"],
         "message_id": messages,
+        "code": codes,  # a short link of the fuzzing user's, and one of another user's
     }
     return world

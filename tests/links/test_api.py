@@ -220,3 +220,14 @@ async def test_a_chosen_code_length_of_random_codes(make_api: MakeApi, backend: 
     api = await make_api(links={"code_length": 12})
     alice = await api.register("alice")
     assert len((await create(alice, "https://example.com/"))[1]["code"]) == 12
+
+
+async def test_the_api_routes_are_in_openapi_and_the_redirect_is_not(api: Api, backend: str) -> None:
+    status, document = await api.call("GET", "/api/v1/openapi.json")
+    assert status == 200
+    paths = document["paths"]
+    assert set(paths["/api/v1/links"]) == {"get", "post"}
+    assert set(paths["/api/v1/links/{code}"]) == {"get", "delete"}
+    assert set(paths["/api/v1/links/{code}/stats"]) == {"get"}
+    assert "/s/{code}" not in paths
+    assert paths["/api/v1/links"]["post"]["requestBody"]["required"] is True

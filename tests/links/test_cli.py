@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -55,6 +56,10 @@ def test_add_list_and_rm_a_link_owned_by_the_first_admin(data_dir: Path) -> None
     assert "launch" not in lucky("link", "list", "--data-dir", data_dir).out
     line = lucky("link", "rm", "launch", "--data-dir", data_dir).assert_one_line_error(code=1)
     assert "No link has that code" in line
+    with sqlite3.connect(data_dir / "lucky.db") as db:  # an operator's changes are audited
+        audited = db.execute("SELECT actor_id, action, target FROM audit_log WHERE action LIKE 'link.%' "
+                             "ORDER BY id").fetchall()
+    assert audited == [(None, "link.create", "launch"), (None, "link.create", code), (None, "link.delete", "launch")]
 
 
 def test_bad_input_is_one_line_and_exit_1_and_creates_nothing(data_dir: Path) -> None:
