@@ -5,6 +5,7 @@ group, a hostile display name and a reload. A screenshot of each state is kept."
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
-from tests.cli.process import Served
+from tests.cli.process import Served, lucky
 
 from .conftest import PASSWORD
 
@@ -269,3 +270,21 @@ def test_a_dropped_connection_catches_up_through_sync(visit: Any) -> None:
     expect(alice.message("written offline", mine=True).locator(".receipt")).to_have_text("Read", timeout=30000)
     expect(bob.message("written offline", mine=False)).to_have_count(1)
     expect(alice.page.locator("#messages li.pending")).to_have_count(0)
+
+
+def test_a_disabled_account_is_signed_out_of_the_page(visit: Any, tmp_path: Path) -> None:
+    alice = visit()
+    alice.sign_up("alice")
+    # The operator disables her (the `site` fixture serves tmp_path/data): the server kicks
+    # her socket (`kick`, reason "disabled") and the page says so, without tokens kept.
+    result = lucky("user", "disable", "alice", "--data-dir", tmp_path / "data")
+    assert result.code == 0, result
+    expect(alice.page.locator("#signin")).to_be_visible(timeout=15000)
+    # (A disable by the CLI reaches the server as an ended session: the reason the page gets
+    # depends on which process noticed it, so only "signed out" or "disabled" is asserted.)
+    expect(alice.page.locator("#signin-error")).to_have_text(re.compile("signed out|disabled|ended"))
+    assert alice.page.evaluate("sessionStorage.getItem('lucky.chat.v1')") is None
+    screenshot(alice.page, "chat-13-disabled")
+    alice.log_in("alice")
+    expect(alice.page.locator("#signin-error")).not_to_be_empty()
+    expect(alice.page.locator("#app")).to_be_hidden()

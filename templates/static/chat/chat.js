@@ -602,6 +602,11 @@
     sendFrame({ type: "sync", id: `sync-${++state.frameIds}`, cursors: { ...state.cursors }, limit: 500 });
   }
 
+  const KICKED = {
+    disabled: "This account has been disabled.",
+    signed_out: "This session was ended (from another device or by an admin).",
+  };
+
   function onFrame(frame) {
     switch (frame.type) {
       case "welcome":
@@ -662,7 +667,7 @@
         if (frame.reason === "token_expired") {
           refreshTokens();
         } else {
-          signOut(frame.reason === "disabled" ? "This account has been disabled." : "You have been signed out.");
+          signOut(KICKED[frame.reason] || "You have been signed out: log in again.");
         }
         break;
       default:
