@@ -219,10 +219,16 @@ class GroupService:
     async def member_list(self, user_id: int, group_id: int, cursor: str | None = None,
                           limit: int = 50) -> tuple[list[MemberRow], str | None]:
         """One page of the active members, by (joined_at, user id), and the next page's cursor."""
-        after = cursors.decode_cursor(cursor, MEMBERS_CURSOR, int, int) if cursor else None
         state = await self.state(group_id)
         if user_id not in state.members and not (state.group.dismissed and await self.was_member(user_id, group_id)):
             raise forbidden("Only members see a group's members.")
+        return await self.member_page(group_id, cursor, limit)
+
+    async def member_page(self, group_id: int, cursor: str | None = None,
+                          limit: int = 50) -> tuple[list[MemberRow], str | None]:
+        """`member_list` without asking who reads it: for operators (the console)."""
+        after = cursors.decode_cursor(cursor, MEMBERS_CURSOR, int, int) if cursor else None
+        state = await self.state(group_id)
         rows = [state.members[uid] for uid in state.ordered]  # ordered by (joined_at, user id)
         start = 0
         if after is not None:
@@ -346,10 +352,13 @@ class GroupService:
             first = False
         return (await self._rules.reload(group_id)).group
 
-    async def dismiss(self, user_id: int, group_id: int) -> None:
+    async def dismiss(self, user_id: int, group_id: int, *, as_operator: bool = False) -> None:
+        """Dismiss a group: by its owner, or by an operator (an admin in the console, then
+        named as the system message's actor) with `as_operator`."""
         state = await self.state(group_id)
         self._require_live(state)
-        self._require_role(state, user_id, OWNER)
+        if not as_operator:
+            self._require_role(state, user_id, OWNER)
         g = state.group
         now = self._clock.now_ms()
 
@@ -533,6 +542,12 @@ class GroupService:
     async def all_groups(self, before_id: int, limit: int) -> list[GroupRow]:
         """Groups, newest first, with ids below `before_id` (dismissed ones included)."""
         return await self._store.all_groups(before_id, limit)
+
+    async def named(self, prefix: str, after: tuple[str, int] | None, limit: int) -> list[GroupRow]:
+        """Groups whose name starts with `prefix` (case-sensitive), by (name, id), after `after`."""
+        if not prefix or any(ord(c) < 32 for c in prefix) or len(prefix) > 200:
+            return []  # no group name holds a control character (and PostgreSQL refuses a NUL)
+        return [g for g in await self._store.named(prefix, after, limit) if g.name.startswith(prefix)]
 
     async def describe(self, group_id: int) -> tuple[GroupRow, list[tuple[MemberRow, UserRecord]]]:
         """A group and its active members with their accounts, read from the database."""

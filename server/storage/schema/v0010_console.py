@@ -24,4 +24,6 @@ STATEMENTS: list[str] = [
     # The audit page filters by actor or action and pages newest first by id.
     "CREATE INDEX audit_log_by_actor ON audit_log (actor_id, id)",
     "CREATE INDEX audit_log_by_action ON audit_log (action, id)",
+    # The groups page searches by name prefix and pages by (name, id).
+    "CREATE INDEX groups_by_name ON groups (name, id)",
 ]

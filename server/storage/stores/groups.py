@@ -84,6 +84,15 @@ class GroupStore:
         rows = await self._db.fetch_all(_GROUP + "WHERE id < ? ORDER BY id DESC LIMIT ?", (before_id, limit))
         return [GroupRow.from_row(r) for r in rows]
 
+    async def named(self, prefix: str, after: tuple[str, int] | None, limit: int) -> list[GroupRow]:
+        """Groups with names in [prefix, prefix + U+10FFFF), by (name, id): one range of
+        groups_by_name (migration v0010); the caller keeps those that truly start with it."""
+        low_name, low_id = after if after is not None else (prefix, -1)
+        rows = await self._db.fetch_all(
+            _GROUP + "WHERE (name > ? OR (name = ? AND id > ?)) AND name < ? ORDER BY name, id LIMIT ?",
+            (low_name, low_name, low_id, prefix + "\U0010ffff", limit))
+        return [GroupRow.from_row(r) for r in rows]
+
     async def create(self, tx: Tx, group: GroupRow, now_ms: int) -> None:
         await tx.execute(
             "INSERT INTO groups (id, name, owner_id, announcement, join_policy, muted_all, avatar_file_id, "
