@@ -45,7 +45,10 @@ def normalize_url(url: str) -> str:
         raise validation_failed("url", "no spaces or control characters (percent-encode them)")
     if "\\" in url:
         raise validation_failed("url", "no backslashes (percent-encode them as %5C)")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a bracketed host that is not an IPv6 address
+        raise validation_failed("url", "the host or port is not valid") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc.strip():
         raise validation_failed("url", "an absolute http:// or https:// URL")
     if "@" in parts.netloc:
@@ -59,13 +62,17 @@ def normalize_url(url: str) -> str:
             host = host.encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
         raise validation_failed("url", "the host or port is not valid") from None
-    if not all(c.isalnum() or c in "-._:[]" for c in host):
+    labels = host.removesuffix(".").split(".")
+    if not all(c.isalnum() or c in "-._:" for c in host) or (":" not in host and "" in labels):
         raise validation_failed("url", "the host or port is not valid")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc += f":{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, _ascii(parts.path), _ascii(parts.query),
-                       _ascii(parts.fragment)))
+    stored = urlunsplit((parts.scheme.lower(), netloc, _ascii(parts.path), _ascii(parts.query),
+                         _ascii(parts.fragment)))
+    if len(stored) > MAX_URL_CHARS:
+        raise validation_failed("url", f"at most {MAX_URL_CHARS} characters once percent-encoded")
+    return stored
 
 
 def check_chosen_code(code: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lucky_server.errors import LuckyError
 from lucky_server.links.rules import check_chosen_code, normalize_url, random_code
@@ -30,7 +32,12 @@ BAD_URLS = {
     "bad port": "https://example.com:99999/",
     "port not a number": "https://example.com:http/",
     "bad host characters": "https://exa<mple.com/",
+    "empty host label": "https://a..example.com/",
+    "broken IPv6": "http://[::1/",
+    "not an IPv6": "http://[zz]/",
+    "stray bracket": "http://]x/",
     "too long": "https://example.com/" + "a" * 2030,
+    "too long once encoded": "https://example.com/" + "é" * 400,
     "empty": "",
 }
 
@@ -71,3 +78,20 @@ def test_random_codes_are_base62_of_the_length_asked() -> None:
     assert len(codes) == 200
     assert all(len(c) == 7 and c.isascii() and c.isalnum() for c in codes)
     assert len(random_code(12)) == 12
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(
+    st.text(max_size=80),
+    st.builds(lambda scheme, rest: scheme + rest, st.sampled_from(["http://", "https://", "HTTP://", "https:"]),
+              st.text(max_size=60)),
+))
+def test_any_text_is_a_clean_ascii_url_or_a_422_naming_url(text: str) -> None:
+    try:
+        url = normalize_url(text)
+    except LuckyError as error:
+        assert error.status == 422 and error.details and error.details["field"] == "url"
+        return
+    assert url.isascii() and url.startswith(("http://", "https://")) and len(url) > len("http://")
+    assert not any(c.isspace() or ord(c) < 0x20 for c in url)
+    assert normalize_url(url) == url
