@@ -51,6 +51,7 @@ _QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "exp": {"type": "integer", "minimum": 0},
     "direction": {"type": "string", "enum": ["in", "out"]},
     "conversation_id": _CONVERSATION_ID,
+    "device_id": {"type": "string"},  # a client's own device id (releases' rollout), not a Lucky id
 }
 # Request bodies that are not JSON, which a RouteSpec does not describe.
 _RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -59,6 +60,11 @@ _RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "properties": {"file": {"type": "string", "format": "binary"}}}}},
     ("PUT", "/api/v1/uploads/{upload_id}/chunks/{index}"): {"application/octet-stream": {"schema": {
         "type": "string", "format": "binary"}}},
+    ("POST", "/api/v1/admin/releases"): {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["platform", "version", "file"],
+        "properties": {**{name: {"type": "string"} for name in (
+            "platform", "version", "channel", "notes", "min_version", "rollout", "arch", "signature", "publish")},
+            "file": {"type": "string", "format": "binary"}}}}},
 }
 
 

@@ -4,6 +4,7 @@ downloads, and the admin API that publishes (PROTOCOL.md, "App releases", "Deskt
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import msgspec
 from aiohttp import BodyPartReader, web
@@ -120,21 +121,32 @@ def _new_release(fields: dict[str, str]) -> tuple[NewRelease, bool]:
                       arch=fields.get("arch", "").strip(), signature=fields.get("signature", "")), publish in _TRUE
 
 
-@admin_routes.post("/api/v1/admin/releases",
-                   "Create a release: multipart form, the fields first, then the package as `file` (admin)",
-                   admin=True, responses={201: "the release (a draft unless publish=true)",
-                                          409: "that version exists", 413: "over releases.max_package_mb",
-                                          415: "not multipart/form-data", 422: "a bad or missing field"})
-async def create(request: web.Request) -> web.Response:
-    claims = caller(request)
+@dataclass(frozen=True)
+class ReleaseUpload:
+    """A release form read up to its package: the fields, and the package still streaming."""
+
+    release: NewRelease
+    publish: bool
+    package: AsyncIterator[bytes]  # read it (by `ReleaseService.create`) before anything else
+    file_name: str
+
+
+async def read_release_form(request: web.Request, max_package_mb: int) -> ReleaseUpload:
+    """Read a multipart release form (the admin API's, the console's) up to its `file` part.
+
+    The text fields (`platform`, `version`, `channel`, `notes`, `min_version`, `rollout`,
+    `arch`, `signature`, `publish`) come first, the package last as `file`, so that it streams
+    into the file store without being held; parts after `file` are not read, other fields are
+    ignored. 415 if not multipart, 413 when the declared length is over the package limit,
+    400 for a form that cannot be walked, 422 for a bad field or no `file`.
+    """
     if not request.content_type.startswith("multipart/form-data"):
         raise LuckyError(415, "unsupported_media_type",
                          "Send the release as multipart/form-data: its fields, then the package as `file`.")
-    releases = _releases(request)
-    limit = releases.config.max_package_mb * 1024 * 1024
+    limit = max_package_mb * 1024 * 1024
     if request.content_length is not None and request.content_length > limit + MAX_FIELD * len(_FIELDS):
-        raise LuckyError(413, "payload_too_large", f"A package holds at most {releases.config.max_package_mb} MB.",
-                         {"limit_bytes": limit})
+        raise LuckyError(413, "payload_too_large", f"A package holds at most {max_package_mb} MB "
+                                                   "(releases.max_package_mb).", {"limit_bytes": limit})
     fields: dict[str, str] = {}
     try:
         reader = await request.multipart()
@@ -153,7 +165,19 @@ async def create(request: web.Request) -> web.Response:
     except (ValueError, HttpProcessingError):
         raise LuckyError(400, "invalid_request", "The body is not a well-formed multipart/form-data form.") from None
     new, publish = _new_release(fields)
-    release = await releases.create(claims.user_id, new, _stream(part), part.filename or "", publish=publish)
+    return ReleaseUpload(new, publish, _stream(part), part.filename or "")
+
+
+@admin_routes.post("/api/v1/admin/releases",
+                   "Create a release: multipart form, the fields first, then the package as `file` (admin)",
+                   admin=True, responses={201: "the release (a draft unless publish=true)",
+                                          409: "that version exists", 413: "over releases.max_package_mb",
+                                          415: "not multipart/form-data", 422: "a bad or missing field"})
+async def create(request: web.Request) -> web.Response:
+    claims = caller(request)
+    releases = _releases(request)
+    form = await read_release_form(request, releases.config.max_package_mb)
+    release = await releases.create(claims.user_id, form.release, form.package, form.file_name, publish=form.publish)
     return json_response(releases.to_json(release), status=201)
 
 
