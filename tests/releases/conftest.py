@@ -24,9 +24,9 @@ class Publisher:
         self.api = api
 
     async def create(self, platform: str = "android", version: str = "1.0.0", data: bytes = b"package bytes",
-                     *, file_name: str = "app.bin", publish: bool = True, **fields: Any) -> tuple[int, Any]:
+                     *, file_name: str = "app.bin", publish: bool | str = True, **fields: Any) -> tuple[int, Any]:
         form = aiohttp.FormData()
-        for name, value in {"platform": platform, "version": version, "publish": "true" if publish else "false",
+        for name, value in {"platform": platform, "version": version, "publish": publish if isinstance(publish, str) else "true" if publish else "false",
                             **fields}.items():
             form.add_field(name, str(value))
         form.add_field("file", data, filename=file_name, content_type="application/octet-stream")
