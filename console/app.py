@@ -8,13 +8,13 @@ from lucky_server.errors import not_found
 
 from . import signin
 from .pages import audit, groups, users
-from .pages import backups, dashboard, jobs, links, outbox
+from .pages import backups, dashboard, jobs, links, outbox, releases
 from .pages.background import setup_background
 from .web import PREFIX, Pages, Visit, setup_templates
 
 # Every console page module's table, in matching order. A new page module adds its `pages`.
-PAGE_TABLES: tuple[Pages, ...] = (signin.pages, dashboard.pages, users.pages, groups.pages, audit.pages, links.pages,
-                                  outbox.pages, jobs.pages, backups.pages)
+PAGE_TABLES: tuple[Pages, ...] = (signin.pages, dashboard.pages, users.pages, groups.pages, audit.pages,
+                                  releases.pages, links.pages, outbox.pages, jobs.pages, backups.pages)
 
 _fallback = Pages()
 
