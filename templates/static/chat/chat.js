@@ -3,8 +3,8 @@
 // sessionStorage (nowhere else) and refreshes it before it expires, lists conversations with
 // their unread counts, loads history over HTTP, and sends and receives live over /ws (auth by
 // ?token=, send with a client_msg_id, sent, message, ack, read and receipt, sync after every
-// (re)connect). Everything a user wrote is put in the page as text (textContent, never
-// innerHTML), and the page's Content-Security-Policy allows no inline script.
+// (re)connect). Everything a user wrote is put in the page as text nodes (no HTML is ever
+// parsed from a string here), and the page's Content-Security-Policy allows no inline script.
 "use strict";
 
 (() => {
