@@ -3,10 +3,13 @@ types, nothing outside the package, and a 304 for a browser whose copy is curren
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+
 import pytest
-from aiohttp.test_utils import TestClient
 
 from lucky_server.web.static import PackagedFiles
+from tests.cli.process import Served
 
 
 @pytest.mark.parametrize("path", [
@@ -31,15 +34,26 @@ def test_shipped_files_with_their_types_and_etags() -> None:
     assert files.get("static/chat/chat.js") is script  # read once
 
 
-async def test_a_current_copy_gets_304_and_a_changed_one_the_file(client: TestClient) -> None:
-    first = await client.get("/static/chat/chat.css")
-    assert first.status == 200
-    etag = first.headers["ETag"]
-    again = await client.get("/static/chat/chat.css", headers={"If-None-Match": etag})
-    assert again.status == 304 and await again.read() == b""
-    stale = await client.get("/static/chat/chat.css", headers={"If-None-Match": '"old"'})
-    assert stale.status == 200 and stale.headers["Content-Type"] == "text/css; charset=utf-8"
-    page = await client.get("/")
-    assert page.status == 200 and "Content-Security-Policy" in page.headers
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), error.read()
+
+
+# Sync, on a served instance: an asyncio test would share this worker with Playwright's
+# sync API (tests/webchat is browser tests), whose loop it cannot run beside.
+def test_a_current_copy_gets_304_and_a_changed_one_the_file(site: Served) -> None:
+    status, headers, _ = _get(site.url + "/static/chat/chat.css")
+    assert status == 200
+    etag = headers["ETag"]
+    status, _, body = _get(site.url + "/static/chat/chat.css", {"If-None-Match": etag})
+    assert status == 304 and body == b""
+    status, headers, _ = _get(site.url + "/static/chat/chat.css", {"If-None-Match": '"old"'})
+    assert status == 200 and headers["Content-Type"] == "text/css; charset=utf-8"
     # Public: no token needed, and a bad one changes nothing.
-    assert (await client.get("/", headers={"Authorization": "Bearer nonsense"})).status == 200
+    status, headers, _ = _get(site.url + "/", {"Authorization": "Bearer nonsense"})
+    assert status == 200 and "Content-Security-Policy" in headers
