@@ -78,7 +78,7 @@ class ConsoleSessions:
         row = ConsoleSessionRow(_hash(session_id), user.id, secrets.token_urlsafe(32), ip[:64], now, now, "")
 
         async def write(tx: Tx) -> None:
-            # Sessions past their time are removed by each sign-in: few rows, both indexed.
+            # Sessions past their time are removed by each sign-in (a small table; last_seen is indexed).
             await self._store.delete_expired(tx, now - self._config.idle_timeout_s * 1000,
                                              now - self._config.lifetime_s * 1000)
             await self._store.create(tx, row)

@@ -56,6 +56,6 @@ class ConsoleSessionStore:
         return await tx.execute("DELETE FROM console_sessions WHERE user_id = ?", (user_id,))
 
     async def delete_expired(self, tx: Tx, seen_before: int, created_before: int) -> int:
-        # Two statements, so each can use its own condition's index (last_seen) or be cheap.
+        # Two statements: the idle one uses console_sessions_by_last_seen; the table stays small.
         idle = await tx.execute("DELETE FROM console_sessions WHERE last_seen < ?", (seen_before,))
         return idle + await tx.execute("DELETE FROM console_sessions WHERE created_at < ?", (created_before,))
