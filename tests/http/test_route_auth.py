@@ -31,6 +31,12 @@ PUBLIC = {
     ("POST", "/api/v1/auth/refresh"),
     ("GET", "/api/v1/files/{file_id}/content"),  # a signed URL, or a bearer token
     ("GET", "/api/v1/files/{file_id}/thumbnail"),
+    ("GET", "/"),  # the web chat page and its static files
+    ("GET", "/static/{path:.+}"),
+    ("GET", "/s/{code}"),  # short links are followed by anyone
+    ("GET", "/api/v1/releases/check"),  # update checks come from apps before any sign-in
+    ("GET", "/api/v1/releases/tauri/{target}/{arch}/{current_version}"),
+    ("GET", "/api/v1/releases/{release_id}/download"),  # a signed URL
 }
 _PARAM = re.compile(r"\{[^}]+\}")
 
