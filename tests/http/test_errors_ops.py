@@ -9,6 +9,8 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from lucky_server.web.routing import spec_of
+
 from ..conftest import Api
 from .conftest import PASSWORD, MakeApi, assert_error
 
@@ -155,6 +157,9 @@ def _app_routes(app: web.Application) -> set[tuple[str, str]]:
     for route in app.router.routes():
         if route.method == "HEAD":
             continue
+        spec = spec_of(route.handler)
+        if spec is not None and not spec.documented:
+            continue  # pages, not API: the chat page, static files, /s/{code}, the console
         info = route.get_info()
         path = info.get("path") or info.get("formatter")
         assert path, f"route without a path: {route}"
