@@ -39,6 +39,7 @@ from .web.middleware import auth_middleware, error_middleware
 from .web.static import PackagedFiles
 from .web.static import routes as static_routes
 from .webchat.routes import routes as chat_page_routes
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,7 @@ async def _serving(core: Core, metrics: Metrics, sampler: Sampler) -> AsyncItera
                 yield
         finally:
             for task in (watching, sampling, releases):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await cancel_and_wait(task)
     finally:
         # Sockets are closed by on_shutdown first; queued sends are stored before the
         # database closes.

@@ -31,6 +31,7 @@ from .delivery import Session, Sessions, Transport
 from .kinds import MEDIA_KINDS, check_body
 from .model import DIRECT, ConversationRef, Message, message_frame
 from .writer import BatchHook, PendingSend, SendWriter, message_from_row
+from ..tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +105,7 @@ class ChatService:
 
     async def stop(self) -> None:
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            try:
-                await self._sweeper
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._sweeper)
             self._sweeper = None
         await self.writer.stop()
 

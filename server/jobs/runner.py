@@ -9,7 +9,6 @@ after. A process that finds the lease held skips the run; nothing is recorded fo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -21,6 +20,7 @@ from ..clock import Clock
 from ..storage import Database
 from ..storage.stores.jobs import JobStore
 from .model import JobSpec
+from ..tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,7 @@ class JobRunner:
         try:
             return await self._run_holding(spec, next_run)
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await cancel_and_wait(renewing)
             try:
                 await self.store.release(spec.name, self.holder)
             except Exception:  # noqa: BLE001 - it expires on its own

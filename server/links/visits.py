@@ -9,12 +9,12 @@ seam the scale-out issue replaces (with Redis counters): the service only calls 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 
 from ..clock import Clock
 from ..storage.stores.links import LinkRecord, LinkStore
+from ..tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ class VisitCounter:
     async def stop(self) -> None:
         """Stop flushing on a timer and write what is left (the server is stopping)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         try:
             await self.flush()

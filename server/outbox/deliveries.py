@@ -17,7 +17,6 @@ in flight.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -31,6 +30,7 @@ from ..config import PushConfig
 from ..storage import Database
 from ..storage.stores.outbox import Claimed, DeliveryStore, Outcome
 from .backoff import attempt_outcome
+from ..tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,7 @@ class DeliveryService:
     async def stop(self) -> None:
         """Stop sending; a POST in flight is abandoned (its row is claimed again after the lease)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         await self._poster.close()
 
