@@ -42,7 +42,7 @@ async def seed_users(data_dir: Path, usernames: list[str], password: str, concur
         async def one(name: str) -> None:
             async with gate:
                 await store.create(UserRecord(id=core.ids.next_id(), username=name, display_name=name,
-                                              password_hash=password_hash, phone=None, avatar_file_id=None,
+                                              password_hash=password_hash, avatar_file_id=None,
                                               is_admin=False, disabled=False, created_at=now, updated_at=now))
 
         await asyncio.gather(*(one(n) for n in usernames))

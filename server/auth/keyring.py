@@ -1,4 +1,5 @@
-"""The instance's secrets: the JWT signing key and the RSA key pair for password transport.
+"""The instance's secrets: the JWT signing key, the RSA key pair for password transport, and
+the personal-data keys (`pii.keys`, server/auth/pii.py).
 
 `lucky init` writes them into `<data dir>/secrets/` with mode 0600; every node of a scaled-out
 site must hold the same files. They are never printed or logged.
@@ -16,6 +17,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from .pii import PII_KEYS_FILE, PiiKeys, PiiKeysMissing, PiiVault, write_pii_keys
+
 JWT_KEY_FILE = "jwt.key"
 RSA_KEY_FILE = "rsa_private.pem"
 URL_SIGNING_KEY_FILE = "url_signing.key"
@@ -29,6 +32,14 @@ def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
+
+def ensure_pii_keys(directory: Path) -> bool:
+    """Create pii.keys if it is missing (only where one node can use the data: the embedded
+    SQLite default, see docs/operations.md); whether it was created."""
+    if (directory / PII_KEYS_FILE).exists() or not (directory / JWT_KEY_FILE).exists():
+        return False
+    return write_pii_keys(directory, PiiKeys.fresh(), exclusive=True)
 
 
 def generate_secrets(directory: Path) -> list[str]:
@@ -49,6 +60,9 @@ def generate_secrets(directory: Path) -> list[str]:
         )
         _write_private(directory / RSA_KEY_FILE, pem)
         created.append(RSA_KEY_FILE)
+    if not (directory / PII_KEYS_FILE).exists():
+        write_pii_keys(directory, PiiKeys.fresh(), exclusive=True)  # personal data at rest (server/auth/pii.py)
+        created.append(PII_KEYS_FILE)
     return created
 
 
@@ -59,6 +73,7 @@ class Keyring:
     rsa_private: rsa.RSAPrivateKey
     public_pem: str
     kid: str
+    pii: PiiVault
 
     @classmethod
     def load(cls, directory: Path) -> Keyring:
@@ -78,7 +93,11 @@ class Keyring:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
         kid = hashlib.sha256(public_pem.encode()).hexdigest()[:16]
-        return cls(jwt_key, url_key, private, public_pem, kid)
+        try:
+            pii = PiiVault.load(directory)
+        except PiiKeysMissing as exc:
+            raise SecretsMissing(str(exc)) from None
+        return cls(jwt_key, url_key, private, public_pem, kid, pii)
 
     def decrypt_password(self, encrypted_b64: str) -> str | None:
         """The password inside an RSA-OAEP (SHA-256) ciphertext, or None if it is not one."""

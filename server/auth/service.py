@@ -183,8 +183,7 @@ class AuthService:
     # --- accounts ------------------------------------------------------------------------
 
     async def create_user(self, username: str, password: str | None, display_name: str | None = None,
-                          *, is_admin: bool = False, actor_id: int | None = None,
-                          phone: str | None = None) -> UserRecord:
+                          *, is_admin: bool = False, actor_id: int | None = None) -> UserRecord:
         """Create an account (no tokens): for registration, the CLI and the console."""
         username = normalize_username(username)
         if password is not None:
@@ -196,7 +195,6 @@ class AuthService:
             username=username,
             display_name=name,
             password_hash=await self._passwords.hash(password) if password is not None else None,
-            phone=phone,
             avatar_file_id=None,
             is_admin=is_admin,
             disabled=False,

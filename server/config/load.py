@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+import phonenumbers
+
 from .model import Config
 
 CONFIG_FILE = "lucky.toml"
@@ -169,6 +171,12 @@ def _validate(config: Config) -> None:
         raise ConfigError("auth.sms_provider", "must be log or webhook")
     if config.auth.sms_provider == "webhook" and not config.auth.sms_webhook_url:
         raise ConfigError("auth.sms_webhook_url", "is required when auth.sms_provider = webhook")
+    if config.auth.sms_default_region and config.auth.sms_default_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError("auth.sms_default_region", "a region code such as US or CN, or empty (+ required)")
+    for key, value in (("auth.sms_code_ttl_s", config.auth.sms_code_ttl_s),
+                       ("auth.sms_code_tries", config.auth.sms_code_tries)):
+        if value <= 0:
+            raise ConfigError(key, "must be greater than 0")
     for key, value in (
         ("auth.access_ttl_s", config.auth.access_ttl_s),
         ("auth.refresh_ttl_s", config.auth.refresh_ttl_s),

@@ -51,9 +51,16 @@ class AuthConfig:
     failures_before_lock: int = 5
     lock_window_s: int = 900
     revocation_poll_s: int = 2  # how often revocations made by other processes are looked for; 0: never
-    sms_provider: str = "log"
+    sms_provider: str = "log"  # log (the code goes to the server log) or webhook
     sms_webhook_url: str = ""
+    sms_webhook_secret: str = ""  # signs each SMS webhook POST (X-Lucky-Signature)
     sms_signup: bool = False
+    sms_default_region: str = ""  # e.g. US or CN for numbers typed without +; empty: + required
+    sms_code_ttl_s: int = 300
+    sms_code_tries: int = 5  # wrong codes before a code is dead
+    sms_resend_s: int = 60  # a new code for the same phone only after this long
+    sms_per_phone_per_hour: int = 5  # codes sent to one phone per hour; 0: no cap
+    sms_per_ip_per_hour: int = 20  # codes requested from one IP per hour; 0: no cap
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ T = TypeVar("T")
 def user(user_id: int, username: str, **fields: Any) -> UserRecord:
     record = UserRecord(
         id=user_id, username=username, display_name=username.title(),
-        password_hash=f"hash-of-{username}", phone=None, avatar_file_id=None,
+        password_hash=f"hash-of-{username}", avatar_file_id=None,
         is_admin=False, disabled=False, created_at=NOW, updated_at=NOW,
     )
     return dataclasses.replace(record, **fields)
@@ -54,7 +54,7 @@ async def refresh_record(db: Database, tokens: TokenStore, token_hash: str) -> R
 
 
 async def test_create_and_read_back(users: UserStore) -> None:
-    alice = user(2**62 + 1, "alice", phone="+15550001", is_admin=True, avatar_file_id=77)
+    alice = user(2**62 + 1, "alice", is_admin=True, avatar_file_id=77)
     await users.create(alice)
     assert await users.by_id(alice.id) == alice
     assert await users.by_username("alice") == alice
@@ -76,15 +76,6 @@ async def test_a_taken_username_is_refused(users: UserStore) -> None:
         await users.create(user(2, "alice", display_name="Another Alice"))
     assert await users.count() == 1
     assert (await users.by_username("alice")) == user(1, "alice")
-
-
-async def test_a_taken_phone_is_refused(users: UserStore) -> None:
-    await users.create(user(1, "alice", phone="+15550001"))
-    with pytest.raises(UsernameTaken):
-        await users.create(user(2, "bob", phone="+15550001"))
-    await users.create(user(3, "carol"))  # several users without a phone are fine
-    await users.create(user(4, "dave"))
-    assert await users.count() == 3
 
 
 async def test_by_ids(users: UserStore) -> None:

@@ -13,7 +13,6 @@ class UserRecord:
     username: str
     display_name: str
     password_hash: str | None
-    phone: str | None
     avatar_file_id: int | None
     is_admin: bool
     disabled: bool
@@ -27,7 +26,6 @@ class UserRecord:
             username=row["username"],
             display_name=row["display_name"],
             password_hash=row["password_hash"],
-            phone=row["phone"],
             avatar_file_id=row["avatar_file_id"],
             is_admin=bool(row["is_admin"]),
             disabled=bool(row["disabled"]),
@@ -40,7 +38,9 @@ class UsernameTaken(Exception):
     pass
 
 
-_COLUMNS = ("id, username, display_name, password_hash, phone, avatar_file_id, is_admin, "
+# The clear `phone` column of v0001 is never read nor written: phone numbers live encrypted in
+# `phone_enc`, found by `phone_hash` (server/storage/stores/phones.py, v0011).
+_COLUMNS = ("id, username, display_name, password_hash, avatar_file_id, is_admin, "
             "disabled, created_at, updated_at")
 
 
@@ -49,12 +49,12 @@ class UserStore:
         self._db = db
 
     async def create(self, user: UserRecord) -> None:
-        """Insert a user; raises UsernameTaken if the username (or phone) is in use."""
+        """Insert a user; raises UsernameTaken if the username is in use."""
         try:
             await self._db.execute(
                 "user_create",
-                f"INSERT INTO users ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (user.id, user.username, user.display_name, user.password_hash, user.phone,
+                f"INSERT INTO users ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (user.id, user.username, user.display_name, user.password_hash,
                  user.avatar_file_id, user.is_admin, user.disabled, user.created_at, user.updated_at),
             )
         except UniqueViolation:
