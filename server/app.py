@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 from lucky_console.app import setup_console
 
 from .auth.routes import routes as auth_routes
+from .calls.routes import routes as call_routes
 from .chat.gateway import routes as gateway_routes
 from .chat.routes import routes as conversation_routes
 from .chat.service import ChatService
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
                 group_routes, search_routes, file_routes, job_routes, link_routes, release_routes, release_admin_routes,
-                static_routes, chat_page_routes)
+                static_routes, chat_page_routes, call_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -98,6 +99,7 @@ async def _serving(core: Core, metrics: Metrics, sampler: Sampler) -> AsyncItera
     metrics.refreshers.append(lambda: refresh_job_metrics(metrics, core.db))
     metrics.refreshers.append(lambda: _outbox_gauges(metrics, core.outbox))
     await chat.start()
+    await core.calls.start()  # the sweep of invite timeouts and disconnected parties
     await core.outbox.start()  # the push sender, woken by each commit that wrote deliveries
     await core.links.visits.start()  # short links' visits, written every links.flush_s
     try:
@@ -117,6 +119,7 @@ async def _serving(core: Core, metrics: Metrics, sampler: Sampler) -> AsyncItera
         # Sockets are closed by on_shutdown first; queued sends are stored before the
         # database closes.
         try:
+            await core.calls.stop()  # first: a sweep may be storing a call's message through chat
             await chat.stop()
         finally:
             try:

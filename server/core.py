@@ -21,6 +21,7 @@ from .auth.console_sessions import ConsoleSessions
 from .auth.keyring import Keyring
 from .auth.service import AuthService, RevocationListener
 from .blobs import open_blob_store
+from .calls.service import CallService
 from .chat.audience import Audience
 from .chat.delivery import Sessions
 from .chat.service import ChatService
@@ -68,6 +69,7 @@ class Core:
     outbox: OutboxService
     links: LinkService  # its visit counter is started by the server only
     audit: AuditLog
+    calls: CallService  # call signalling: live calls, their timeouts and messages
     console_sessions: ConsoleSessions  # the operator console's sign-ins
     releases: ReleaseService
 
@@ -88,6 +90,7 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                        presence_listeners=[friends.presence], batch_max=config.database.batch_max,
                        outbox_grace_s=config.outbox.grace_s, batch_hooks=push_hooks)
     groups = GroupService(db, config.chat, clock, ids, group_rules, chat=chat)
+    calls = CallService(config.calls, clock, ids, sessions, audience, chat=chat)
     audit = AuditLog(db, clock, ids)
     links = LinkService(db, config.links, clock, ids, config.public_url, users=users,
                         visits=VisitCounter(LinkStore(db), clock, config.links.flush_s))
@@ -96,7 +99,7 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                 links=links,
                 outbox=OutboxService(db, config.outbox, clock, random.Random(), chat.redispatch,
                                      chat.writer.flush_dispatched, deliveries),
-                audit=audit, console_sessions=ConsoleSessions(db, config.console, clock, auth, audit),
+                audit=audit, calls=calls, console_sessions=ConsoleSessions(db, config.console, clock, auth, audit),
                 releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,
                                         config.public_url))
 

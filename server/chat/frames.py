@@ -65,9 +65,48 @@ class Auth(Frame, tag="auth"):
     access_token: str
 
 
-ClientFrame = Union[Ping, Send, Ack, Read, Sync, Typing, Recall, Edit, Auth]
+class CallInvite(Frame, tag="call.invite"):
+    media: str
+    to: str | int | None = None
+    group_id: str | int | None = None
+    call_id: str | None = None
+
+
+class CallFrame(Frame):
+    """`call.accept`, `call.reject`, `call.cancel`, `call.hangup`: the call's id only."""
+
+    call_id: str
+
+
+class CallAccept(CallFrame, tag="call.accept"):
+    pass
+
+
+class CallReject(CallFrame, tag="call.reject"):
+    pass
+
+
+class CallCancel(CallFrame, tag="call.cancel"):
+    pass
+
+
+class CallHangup(CallFrame, tag="call.hangup"):
+    pass
+
+
+class CallSignal(Frame, tag="call.signal"):
+    """Opaque SDP or ICE (`data`, an object), bounded by the frame size."""
+
+    call_id: str
+    to: str | int
+    data: dict[str, Any]
+
+
+ClientFrame = Union[Ping, Send, Ack, Read, Sync, Typing, Recall, Edit, Auth, CallInvite, CallAccept, CallReject,
+                    CallCancel, CallHangup, CallSignal]
 _decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(ClientFrame)
-KNOWN_TYPES = {"ping", "send", "ack", "read", "sync", "typing", "recall", "edit", "auth"}
+KNOWN_TYPES = {"ping", "send", "ack", "read", "sync", "typing", "recall", "edit", "auth", "call.invite",
+               "call.accept", "call.reject", "call.cancel", "call.hangup", "call.signal"}
 
 
 class BadFrame(Exception):

@@ -19,6 +19,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..auth.tokens import AccessClaims
+from ..calls.service import InviteRequest
 from ..errors import LuckyError, forbidden, rate_limited, unauthorized
 from ..ids import parse_id
 from ..keys import CHAT, CORE, METRICS
@@ -26,8 +27,8 @@ from ..ratelimit import TokenBucket
 from ..web.routing import RouteTable
 from ..web.session import caller, client_ip
 from .delivery import Session
-from .frames import (Ack, Auth, BadFrame, ClientFrame, Edit, Ping, Read, Recall, Send, Sync, Typing, error_frame,
-                     parse_frame, reply_frame, sent_frame)
+from .frames import (Ack, Auth, BadFrame, CallFrame, CallInvite, CallSignal, ClientFrame, Edit, Ping, Read, Recall,
+                     Send, Sync, Typing, error_frame, parse_frame, reply_frame, sent_frame)
 from .service import ChatService, SendRequest
 
 log = logging.getLogger(__name__)
@@ -143,13 +144,14 @@ class Connection:
     socket must stay cheap (docs/benchmarks.md, W3).
     """
 
-    __slots__ = ("chat", "auth", "clock", "session", "transport", "sends", "frames", "bad_frames", "metrics",
+    __slots__ = ("chat", "calls", "auth", "clock", "session", "transport", "sends", "frames", "bad_frames", "metrics",
                  "typing_at")
 
     def __init__(self, request: web.Request, chat: ChatService, session: Session, transport: WsTransport) -> None:
         core = request.app[CORE]
         config = core.config.chat
         self.chat = chat
+        self.calls = core.calls
         self.auth = core.auth
         self.clock = core.clock
         self.session = session
@@ -263,6 +265,15 @@ class Connection:
             if self._rate(frame.id):
                 await chat.edit(user_id, _message_id(frame.message_id), frame.body)
                 self.transport.send(reply_frame("ok", frame.id))
+        elif isinstance(frame, CallFrame):
+            await self.calls.act(self.session, str(frame.__struct_config__.tag), frame.call_id)
+            self.transport.send(reply_frame("ok", frame.id))
+        elif isinstance(frame, CallSignal):
+            await self.calls.signal(self.session, frame.call_id, _required_id(frame.to, "to"), frame.data)
+        elif isinstance(frame, CallInvite):
+            await self.calls.invite(self.session, InviteRequest(
+                frame.media, _optional_id(frame.to, "to"), _optional_id(frame.group_id, "group_id"), frame.call_id),
+                lambda fields: self.transport.send(reply_frame("call.invited", frame.id, **fields)))
 
     async def send(self, frame: Send) -> None:
         started = time.perf_counter()
@@ -291,8 +302,10 @@ class Connection:
 
 
 def _optional_id(value: Any, field: str) -> int | None:
-    if value is None:
-        return None
+    return None if value is None else _required_id(value, field)
+
+
+def _required_id(value: Any, field: str) -> int:
     parsed = parse_id(value)
     if parsed is None:
         raise LuckyError(422, "validation_failed", f"{field}: an id (a decimal string)",
@@ -348,6 +361,7 @@ async def _serve(request: web.Request, chat: ChatService, claims: AccessClaims) 
         })
 
     session = await chat.connect(claims.user_id, claims.device_id, claims.family_id, transport, welcome)
+    core.calls.device_connected(claims.user_id, claims.device_id)  # back within a call's grace
     # The token's expiry holds on the socket too: the chat sweep kicks it once passed (unless
     # an `auth` frame renewed it).
     chat.sessions.expire_at(session, claims.expires_at_s)
@@ -364,6 +378,7 @@ async def _serve(request: web.Request, chat: ChatService, claims: AccessClaims) 
         log.exception("websocket of user %s failed", claims.user_id)
     finally:
         await chat.disconnect(session)
+        core.calls.device_left(claims.user_id, claims.device_id)  # its calls' grace starts
         if not ws.closed:
             await ws.close()
     return ws

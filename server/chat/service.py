@@ -203,12 +203,15 @@ class ChatService:
 
     async def post_system(self, actor_id: int, ref: ConversationRef, body: dict[str, Any], *,
                           effect: Any = None, also_notify: Sequence[int] = (),
-                          on_dispatched: Callable[[Message], None] | None = None) -> Message:
+                          on_dispatched: Callable[[Message], None] | None = None,
+                          members: Sequence[int] = ()) -> Message:
         """Store a `system` message (and its effect, atomically); returns it once durable.
 
         `on_dispatched` runs right after the message is pushed, before any later message is.
+        `members` are ensured as the conversation's members should this be its first message
+        (a call's message in a direct conversation that has none yet).
         """
-        pending = PendingSend(ref, actor_id, "system", body, f"sys:{self._ids.next_id()}", None, (),
+        pending = PendingSend(ref, actor_id, "system", body, f"sys:{self._ids.next_id()}", None, members,
                               also_notify=also_notify, effect=effect, on_dispatched=on_dispatched)
         self.writer.enqueue(pending)
         message, _ = await pending.future

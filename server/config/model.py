@@ -99,6 +99,8 @@ class CallsConfig:
     turn_secret: str = ""
     turn_ttl_s: int = 86400
     sfu_url: str = ""
+    grace_s: int = 30  # a party whose call device is gone this long has left the call
+    max_participants: int = 16  # in one group call, the caller included
 
 
 @dataclass(frozen=True)
