@@ -1,8 +1,12 @@
-"""Sending the stored deliveries (offline push notifications) to `push.webhook_url`.
+"""Sending the stored deliveries to their webhooks: offline push notifications (kind `push`)
+to `push.webhook_url`, and SMS codes (kind `sms`, issue 12) to `auth.sms_webhook_url`.
 
 Each row holds its JSON body as it was first written; every attempt posts those bytes,
 signed (`X-Lucky-Signature: sha256=<hex HMAC-SHA256 of the body with push.webhook_secret>`),
-so a retry carries the same `delivery_id` and the gateway can drop repeats. A 2xx deletes the
+so a retry carries the same `delivery_id` and the gateway can drop repeats. Each kind has its
+`WebhookTarget`: its URL and secret, how a stored payload becomes the bytes posted (an SMS row
+holds its body encrypted, opened only to post it), and how long a row may wait (an SMS row is
+dropped, sent or not, once its code has expired). A 2xx deletes the
 row; anything else, or no answer within `push.timeout_s`, re-arms it with exponential backoff
 and jitter, until `push.max_attempts`, when it is marked failed.
 
@@ -21,7 +25,7 @@ import hashlib
 import hmac
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +39,17 @@ from ..tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Lucky-Signature"
+PUSH_KIND = "push"
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where the deliveries of one kind go."""
+
+    url: str  # empty: this kind is not sent
+    secret: str
+    ttl_ms: int = 0  # rows older than this are deleted unsent; 0: kept until sent or failed
+    unseal: Callable[[str], bytes] | None = None  # the stored payload to the bytes posted; None: as UTF-8
 
 
 class Poster(Protocol):
@@ -63,8 +78,12 @@ class SendReport:
 
 
 class DeliveryService:
-    def __init__(self, db: Database, config: PushConfig, clock: Clock, rng: random.Random, poster: Poster) -> None:
+    def __init__(self, db: Database, config: PushConfig, clock: Clock, rng: random.Random, poster: Poster,
+                 extra_targets: Mapping[str, WebhookTarget] | None = None) -> None:
+        """Push goes to `push.webhook_url`; `extra_targets` name the other kinds' webhooks
+        (attempts, timeout and concurrency are `push.*` for every kind)."""
         self.store = DeliveryStore(db)
+        self._targets = {PUSH_KIND: WebhookTarget(config.webhook_url, config.webhook_secret), **(extra_targets or {})}
         self._config = config
         self._clock = clock
         self._rng = rng
@@ -78,7 +97,7 @@ class DeliveryService:
 
     @property
     def enabled(self) -> bool:
-        return bool(self._config.webhook_url)
+        return any(target.url for target in self._targets.values())
 
     def wake(self) -> None:
         """Deliveries were just committed: send them now rather than at the next job tick."""
@@ -110,6 +129,10 @@ class DeliveryService:
         report = SendReport()
         if not self.enabled:
             return report
+        now = self._clock.now_ms()
+        for kind, target in self._targets.items():
+            if target.ttl_ms:
+                await self.store.expire(kind, now - target.ttl_ms)
         while True:
             claimed, done = await self._send_round()
             report.add(done)
@@ -131,16 +154,19 @@ class DeliveryService:
         return len(rows), report
 
     async def _post(self, row: Claimed) -> str | None:
-        body = row.payload.encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(self._config.webhook_secret, body)}
+        target = self._targets.get(row.kind)
+        if target is None or not target.url:
+            return f"no webhook is configured for {row.kind!r} deliveries"
         try:
-            return await self._poster.post(self._config.webhook_url, body, headers)
+            body = target.unseal(row.payload) if target.unseal else row.payload.encode()
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(target.secret, body)}
+            return await self._poster.post(target.url, body, headers)
         except Exception as exc:  # noqa: BLE001 - any failure is a failed attempt, retried
             return f"{type(exc).__name__}: {exc}"[:300]
 
     def _outcome(self, row: Claimed, error: str | None, now_ms: int) -> Outcome:
         outcome = attempt_outcome(row, error, now_ms, self._config.max_attempts, self._rng)
         if error is not None:
-            log.warning("push delivery %s attempt %d failed (%s)%s", row.key, row.attempts, error,
+            log.warning("%s delivery %s attempt %d failed (%s)%s", row.kind, row.key, row.attempts, error,
                         ": marked failed" if outcome.failed else "")
         return outcome

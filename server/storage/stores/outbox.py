@@ -29,6 +29,7 @@ class Claimed:
     key: int
     attempts: int
     payload: str = ""
+    kind: str = ""  # a delivery's kind (`push`, `sms`); "" for an outbox row
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class RetryQueue:
         self._key = key
         self._kind = kind_column
         skip = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
-        payload = ", payload" if table == "deliveries" else ""
+        payload = ", payload, kind" if table == "deliveries" else ""
         # The subquery's ORDER BY and LIMIT pick the oldest due rows through the
         # (state, next_attempt_at) index; the outer UPDATE claims exactly those.
         self._claim_sql = (
@@ -88,7 +89,8 @@ class RetryQueue:
             return await tx.fetch_all(self._claim_sql, (now_ms + lease_ms, now_ms, limit))
 
         rows = await self._db.transaction(f"{self._table}_claim", claim)
-        found = [Claimed(int(r["key"]), int(r["attempts"]), str(r.get("payload", ""))) for r in rows]
+        found = [Claimed(int(r["key"]), int(r["attempts"]), str(r.get("payload", "")), str(r.get("kind", "")))
+                 for r in rows]
         found.sort(key=lambda c: c.key)
         return found
 
@@ -217,6 +219,12 @@ class DeliveryStore(RetryQueue):
         await tx.executemany(
             "INSERT INTO deliveries (id, kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?)",
             [(did, kind, payload, now_ms, now_ms) for did, kind, payload in rows])
+
+    async def expire(self, kind: str, created_by: int) -> int:
+        """Delete the rows of `kind` written at `created_by` or earlier, whatever their state
+        (an SMS whose code has expired is not worth sending, and its body must not linger)."""
+        return await self._db.execute(
+            "deliveries_expire", "DELETE FROM deliveries WHERE kind = ? AND created_at <= ?", (kind, created_by))
 
     async def targets(self, tx: Tx, conversation_ids: Sequence[str]) -> dict[tuple[str, int], PushTarget]:
         """Every membership of these conversations, with its read cursor and muted flag, by
