@@ -187,7 +187,14 @@ FRAME_FIELDS: dict[str, list[str]] = {
     "recall": ["message_id"],
     "edit": ["message_id", "body"],
     "auth": ["access_token"],
+    "call.invite": ["to", "group_id", "media", "call_id"],
+    "call.accept": ["call_id"],
+    "call.reject": ["call_id"],
+    "call.cancel": ["call_id"],
+    "call.hangup": ["call_id"],
+    "call.signal": ["call_id", "to", "data"],
 }
+CALL_IDS = ["fz-1", "fz-2", "fz-3"]  # ann's invites name their calls, so her other call frames can hit them
 KINDS = ["text", "image", "audio", "video", "file", "location", "custom", "system", "TEXT", "", "unknown"]
 
 
@@ -244,6 +251,14 @@ def valid_frames(targets: Targets) -> st.SearchStrategy[dict[str, Any]]:
         message.map(lambda m: {"type": "recall", "message_id": m}),
         st.builds(lambda m, b: {"type": "edit", "message_id": m, "body": b}, message, text_body),
         st.sampled_from(targets.tokens).map(lambda t: {"type": "auth", "access_token": t}),
+        st.builds(lambda w, m, c: {"type": "call.invite", **w, "media": m, "call_id": c},
+                  st.one_of(user.map(lambda u: {"to": u}), st.sampled_from(targets.group_ids).map(
+                      lambda g: {"group_id": g})), st.sampled_from(["audio", "video"]), st.sampled_from(CALL_IDS)),
+        st.builds(lambda k, c: {"type": k, "call_id": c},
+                  st.sampled_from(["call.accept", "call.reject", "call.cancel", "call.hangup"]),
+                  st.sampled_from(CALL_IDS)),
+        st.builds(lambda c, u, d: {"type": "call.signal", "call_id": c, "to": u, "data": d},
+                  st.sampled_from(CALL_IDS), user, st.dictionaries(texts(), json_values(), max_size=3)),
     )
 
 
@@ -263,6 +278,9 @@ def frames(targets: Targets) -> st.SearchStrategy[dict[str, Any]]:
         "limit": st.one_of(ints(), json_values()),
         "message_id": frame_values(targets.message_ids),
         "access_token": st.one_of(st.sampled_from(targets.tokens), texts(), json_values()),
+        "media": st.one_of(st.sampled_from(["audio", "video", "smell", ""]), json_values()),
+        "call_id": st.one_of(st.sampled_from(CALL_IDS), texts(), st.text(min_size=60, max_size=70), json_values()),
+        "data": st.one_of(st.dictionaries(texts(), json_values(), max_size=3), json_values()),
         "id": st.one_of(st.text(max_size=8), ints(), json_values()),
     }
     names = sorted(values)
@@ -279,7 +297,7 @@ def frames(targets: Targets) -> st.SearchStrategy[dict[str, Any]]:
         return st.fixed_dictionaries(chosen).map(lambda body: {"type": kind, **body})
 
     kinds = st.one_of(st.sampled_from(sorted(FRAME_FIELDS)),
-                      st.sampled_from(["", "Ping", "send ", "call.invite", "welcome", "error", "message"]))
+                      st.sampled_from(["", "Ping", "send ", "call.ring", "welcome", "error", "message"]))
     loose_frames = st.builds(loose, kinds, st.lists(st.sampled_from(names), max_size=len(names))).flatmap(lambda s: s)
     with_id = st.builds(lambda frame, frame_id: {**frame, "id": frame_id}, valid_frames(targets),
                         st.text(st.characters(codec="ascii"), max_size=8))
