@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..social.conftest import Person, World
+from ..social.conftest import MakeWorld, Person, World
 from .conftest import calls_of, devices, eventually, invite, ok, refused, system_message
 
 
@@ -215,3 +215,31 @@ async def test_a_party_gone_past_the_grace_ends_the_call(world: World) -> None:
     assert await a1.expect("call.hangup") == {"type": "call.hangup", "call_id": call_id, "user_id": bob.id,
                                               "device_id": "b1", "reason": "disconnected", "ended": True}
     assert (await system_message(a1, "call.ended"))["body"]["duration_s"] == 60
+
+
+async def test_a_repeated_invite_is_the_same_call(world: World) -> None:
+    alice, bob, carol = await world.people("alice", "bob", "carol")
+    (a1,) = await devices(world, alice, "a1")
+    (b1,) = await devices(world, bob, "b1")
+    (c1,) = await devices(world, carol, "c1")
+    # A client that lost the reply sends its invite again: one call, one ring.
+    assert await invite(a1, to=bob.id, call_id="alice-1") == "alice-1"
+    assert await invite(a1, to=bob.id, call_id="alice-1") == "alice-1"
+    assert (await b1.expect("call.ring"))["call_id"] == "alice-1"
+    await b1.nothing_pending()
+    taken = await refused(c1, {"type": "call.invite", "to": bob.id, "media": "audio", "call_id": "alice-1"},
+                          "validation_failed")
+    assert taken["details"]["field"] == "call_id"
+    assert len(calls_of(world).calls) == 1
+
+
+async def test_a_server_that_requires_friendship_requires_it_for_calls(make_world: MakeWorld) -> None:
+    world = await make_world(chat={"require_friendship": True})
+    alice, bob = await world.people("alice", "bob")
+    (a1,) = await devices(world, alice, "a1")
+    await refused(a1, {"type": "call.invite", "to": bob.id, "media": "video"}, "forbidden")
+    status, _ = await alice.call("POST", "/api/v1/friends/requests", {"user_id": bob.id})
+    assert status == 201
+    status, _ = await bob.call("POST", "/api/v1/friends/requests", {"user_id": alice.id})  # accepts alice's
+    assert status == 200
+    await invite(a1, to=bob.id, media="video")
