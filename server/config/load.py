@@ -210,6 +210,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("links.flush_s", "must be greater than 0")
     if config.links.visits_keep_days <= 0:
         raise ConfigError("links.visits_keep_days", "must be greater than 0")
+    if config.calls.max_participants < 2:  # fewer, and no group call could ever be answered
+        raise ConfigError("calls.max_participants", f"must be 2 or more, got {config.calls.max_participants}")
+    if config.calls.invite_timeout_s < 1:  # 0 would end every call before it rang
+        raise ConfigError("calls.invite_timeout_s", f"must be 1 or more, got {config.calls.invite_timeout_s}")
     if config.database.pool_min > config.database.pool_max:
         raise ConfigError(
             "database.pool_min",
