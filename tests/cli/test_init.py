@@ -48,7 +48,7 @@ def test_non_interactive_init_creates_the_instance(tmp_path: Path) -> None:
 
     assert (data_dir / "lucky.toml").is_file()
     secrets = sorted((data_dir / "secrets").iterdir())
-    assert [p.name for p in secrets] == ["jwt.key", "rsa_private.pem", "url_signing.key"]
+    assert [p.name for p in secrets] == ["jwt.key", "pii.keys", "rsa_private.pem", "url_signing.key"]
     for path in secrets:
         assert _mode(path) == 0o600, path
     assert _mode(data_dir / "secrets") == 0o700
