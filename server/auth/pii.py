@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+log = logging.getLogger(__name__)
 
 PII_KEYS_FILE = "pii.keys"
 ENC, HASH = "enc", "hash"
@@ -126,25 +129,58 @@ def read_pii_keys(directory: Path) -> PiiKeys:
 
 
 class PiiVault:
-    """Encrypts, decrypts and hashes personal identifiers with the keys of pii.keys."""
+    """Encrypts, decrypts and hashes personal identifiers with the keys of pii.keys.
 
-    def __init__(self, keys: PiiKeys) -> None:
+    Loaded from a folder, it re-reads the file when it changes (a stat per use, which is
+    rare: a bind, an SMS code), so a node picks up `lucky secrets rotate` or a copied file
+    without a restart and never encrypts under a key the rotation has retired."""
+
+    def __init__(self, keys: PiiKeys, source: Path | None = None) -> None:
+        self._source = source
+        self._seen = self._stamp()
+        self._use(keys)
+
+    def _use(self, keys: PiiKeys) -> None:
         self.keys = keys
         self._aead = {i: AESGCM(k) for i, k in keys.enc}
         self.enc_id = keys.enc[-1][0]
         self.hash_id = keys.hash[-1][0]
 
+    def _stamp(self) -> tuple[int, int] | None:
+        if self._source is None:
+            return None
+        try:
+            info = (self._source / PII_KEYS_FILE).stat()
+        except OSError:
+            return None
+        return info.st_ino, info.st_mtime_ns
+
+    def _refresh(self) -> None:
+        stamp = self._stamp()
+        if stamp is None or stamp == self._seen or self._source is None:
+            return
+        try:
+            keys = read_pii_keys(self._source)
+        except (OSError, PiiKeysMissing) as exc:  # a file being copied in: keep the keys we have
+            log.error("pii.keys changed but cannot be read (%s); still using the keys loaded before", exc)
+            return
+        self._seen = stamp
+        self._use(keys)
+        log.info("pii.keys changed: encrypting with key %d, hashing with key %d", self.enc_id, self.hash_id)
+
     @classmethod
     def load(cls, directory: Path) -> PiiVault:
-        return cls(read_pii_keys(directory))
+        return cls(read_pii_keys(directory), directory)
 
     def encrypt(self, plain: str, context: str) -> str:
+        self._refresh()
         nonce = os.urandom(_NONCE)
         sealed = self._aead[self.enc_id].encrypt(nonce, plain.encode(), context.encode())
         return f"{self.enc_id}:{base64.b64encode(nonce + sealed).decode()}"
 
     def decrypt(self, stored: str, context: str) -> str:
         """The clear value; `Undecryptable` if no listed key opens it (tampered, or wrong context)."""
+        self._refresh()
         key_id, _, b64 = stored.partition(":")
         try:
             aead = self._aead[int(key_id)]
@@ -155,11 +191,13 @@ class PiiVault:
 
     def lookup_hash(self, value: str, context: str) -> str:
         """The stored lookup hash of `value`, under the newest hash key."""
+        self._refresh()
         return self._hash(self.keys.hash[-1], value, context)
 
     def lookup_hashes(self, value: str, context: str) -> list[str]:
         """Its lookup hash under every listed hash key (newest first): what a search matches,
         so rows a rotation has not re-hashed yet are found too."""
+        self._refresh()
         return [self._hash(key, value, context) for key in reversed(self.keys.hash)]
 
     @staticmethod

@@ -95,3 +95,17 @@ def test_init_writes_the_keys_and_a_missing_file_names_the_command(tmp_path: Pat
         Keyring.load(secrets)
     assert ensure_pii_keys(secrets) and not ensure_pii_keys(secrets)
     assert Keyring.load(secrets).pii.enc_id == 1
+
+
+def test_a_loaded_vault_follows_the_file_when_it_changes(tmp_path: Path) -> None:
+    keys = PiiKeys.fresh()
+    write_pii_keys(tmp_path, keys)
+    vault = PiiVault.load(tmp_path)
+    before = vault.encrypt(E164, "c")
+    write_pii_keys(tmp_path, keys.with_new(ENC).with_new(HASH))  # what `lucky secrets rotate` writes
+    after = vault.encrypt(E164, "c")
+    assert PiiVault.key_id(before) == 1 and PiiVault.key_id(after) == 2
+    assert vault.decrypt(before, "c") == vault.decrypt(after, "c") == E164
+    assert vault.lookup_hash(E164, "phone").startswith("2:")
+    (tmp_path / PII_KEYS_FILE).write_text("half a file")  # a copy in progress: the keys stay
+    assert PiiVault.key_id(vault.encrypt(E164, "c")) == 2
