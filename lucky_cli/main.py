@@ -37,6 +37,7 @@ from .jobs import jobs_app
 from .links import link_app
 from .outbox import outbox_app
 from .releases import release_app
+from .secrets import secrets_app
 from .output import CliFailure, fail
 from .users import user_app
 
@@ -56,6 +57,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(link_app, name="link")
 app.add_typer(release_app, name="release")
+app.add_typer(secrets_app, name="secrets")
 app.command("bench")(bench_command)
 
 

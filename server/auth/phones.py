@@ -49,3 +49,8 @@ def mask_phone(e164: str) -> str:
     shown = national[:3] + "****" + national[-4:] if len(national) > 7 else national[:2] + "****"
     return f"+{number.country_code} {shown}"
 
+
+def phone_context(user_id: int) -> str:
+    """The associated data of a user's phone ciphertext (server/auth/pii.py): it decrypts
+    only in its own row."""
+    return f"users.phone_enc:{user_id}"
