@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 from lucky_console.app import setup_console
 
 from .auth.routes import routes as auth_routes
+from .auth.sms_routes import routes as sms_routes
 from .calls.routes import routes as call_routes
 from .chat.gateway import routes as gateway_routes
 from .chat.routes import routes as conversation_routes
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
                 group_routes, search_routes, file_routes, job_routes, link_routes, release_routes, release_admin_routes,
-                static_routes, chat_page_routes, call_routes)
+                static_routes, chat_page_routes, call_routes, sms_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 

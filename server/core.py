@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 from .auth.audit import AuditLog
 from .auth.console_sessions import ConsoleSessions
-from .auth.keyring import Keyring
+from .auth.keyring import Keyring, ensure_pii_keys
+from .auth.phone_accounts import PhoneAccounts, build_phone_accounts
 from .auth.service import AuthService, RevocationListener
+from .auth.sms_senders import SMS_KIND, sms_target
 from .blobs import open_blob_store
 from .calls.service import CallService
 from .chat.audience import Audience
@@ -72,6 +74,7 @@ class Core:
     calls: CallService  # call signalling: live calls, their timeouts and messages
     console_sessions: ConsoleSessions  # the operator console's sign-ins
     releases: ReleaseService
+    phones: PhoneAccounts  # phone numbers (encrypted at rest) and sign-in by SMS code
 
 
 def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyring: Keyring) -> Core:
@@ -85,7 +88,8 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
     auth = AuthService(db, config.auth, keyring, clock, ids,
                        revocation_listeners=[_closing_sockets(audience, sessions)])
     users = UserService(db, auth, clock, files=files)
-    deliveries, push_hooks = offline_push(config, db, clock, ids, LocalPresence(sessions), audience.members)
+    deliveries, push_hooks = offline_push(config, db, clock, ids, LocalPresence(sessions), audience.members,
+                                          extra_targets={SMS_KIND: sms_target(config.auth, keyring.pii)})
     chat = ChatService(db, config.chat, clock, ids, sessions, audience, files=files,
                        presence_listeners=[friends.presence], batch_max=config.database.batch_max,
                        outbox_grace_s=config.outbox.grace_s, batch_hooks=push_hooks)
@@ -101,7 +105,8 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                                      chat.writer.flush_dispatched, deliveries),
                 audit=audit, calls=calls, console_sessions=ConsoleSessions(db, config.console, clock, auth, audit),
                 releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,
-                                        config.public_url))
+                                        config.public_url),
+                phones=build_phone_accounts(config.auth, db, clock, ids, keyring.pii, auth, deliveries))
 
 
 def _closing_sockets(audience: Audience, sessions: Sessions) -> RevocationListener:
@@ -134,6 +139,10 @@ async def open_core(config: Config, *, clock: Clock | None = None, apply_migrati
     another schema version stops the start with a message saying what to do.
     """
     clock = clock or Clock()
+    if not config.database.url:  # the embedded SQLite default: one node, so one place to make keys
+        if ensure_pii_keys(config.secrets_dir):
+            log.warning("created %s/pii.keys (personal-data keys); it is backed up with the other secrets",
+                        config.secrets_dir)
     keyring = Keyring.load(config.secrets_dir)
     db = database_for(config)
     await db.open()

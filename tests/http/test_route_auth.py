@@ -29,6 +29,8 @@ PUBLIC = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/sms/code"),  # the phone's code is what signs in
+    ("POST", "/api/v1/auth/sms/login"),
     ("GET", "/api/v1/files/{file_id}/content"),  # a signed URL, or a bearer token
     ("GET", "/api/v1/files/{file_id}/thumbnail"),
     ("GET", "/"),  # the web chat page and its static files
