@@ -11,6 +11,8 @@ from aiohttp import WSCloseCode, web
 
 from lucky_console.app import setup_console
 
+from .auth.device_routes import routes as device_routes
+from .auth.qr_routes import routes as qr_routes
 from .auth.routes import routes as auth_routes
 from .auth.sms_routes import routes as sms_routes
 from .calls.routes import routes as call_routes
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 
 ROUTE_TABLES = (ops_routes, auth_routes, user_routes, conversation_routes, gateway_routes, friend_routes,
                 group_routes, search_routes, file_routes, job_routes, link_routes, release_routes, release_admin_routes,
-                static_routes, chat_page_routes, call_routes, sms_routes)
+                static_routes, chat_page_routes, call_routes, qr_routes, device_routes, sms_routes)
 MAX_JSON_BODY = 1024 * 1024
 
 

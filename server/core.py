@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from .auth.audit import AuditLog
 from .auth.console_sessions import ConsoleSessions
+from .auth.devices import DeviceService
 from .auth.keyring import Keyring, ensure_pii_keys
+from .auth.qr import QrLogin
 from .auth.phone_accounts import PhoneAccounts, build_phone_accounts
 from .auth.service import AuthService, RevocationListener
 from .auth.sms_senders import SMS_KIND, sms_target
@@ -74,6 +76,8 @@ class Core:
     calls: CallService  # call signalling: live calls, their timeouts and messages
     console_sessions: ConsoleSessions  # the operator console's sign-ins
     releases: ReleaseService
+    qr: QrLogin  # QR sign-in sessions
+    devices: DeviceService  # a user's signed-in devices
     phones: PhoneAccounts  # phone numbers (encrypted at rest) and sign-in by SMS code
 
 
@@ -106,6 +110,8 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                 audit=audit, calls=calls, console_sessions=ConsoleSessions(db, config.console, clock, auth, audit),
                 releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,
                                         config.public_url),
+                qr=QrLogin(db, config.auth, clock, auth, config.public_url),
+                devices=DeviceService(db, clock, ids, auth),
                 phones=build_phone_accounts(config.auth, db, clock, ids, keyring.pii, auth, deliveries))
 
 

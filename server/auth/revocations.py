@@ -19,7 +19,8 @@ from ..storage.stores.tokens import TokenStore
 log = logging.getLogger(__name__)
 
 # The kick reason a socket is told, by the reason stored with the revocation.
-KICK_REASONS = {"disabled": "account_disabled", "admin": "replaced_by_admin"}  # any other: logout
+KICK_REASONS = {"disabled": "account_disabled", "admin": "replaced_by_admin",  # any other: logout
+                "signed_out": "signed_out"}  # one device signed out by its user (or an admin)
 
 
 def kick_reason(revoked_reason: str) -> str:

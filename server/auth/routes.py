@@ -45,13 +45,18 @@ class RefreshBody(msgspec.Struct):
 def _device(body: DeviceBody | None) -> Device:
     if body is None:
         return Device()
+    return valid_device(Device(body.id, body.name, body.platform))
+
+
+def valid_device(device: Device) -> Device:
+    """`device` if each field is short and free of control characters; 422 naming it otherwise."""
     for name in ("id", "name", "platform"):
-        value = getattr(body, name)
+        value = getattr(device, name)
         if len(value) > MAX_DEVICE_FIELD:
             raise validation_failed(f"device.{name}", f"at most {MAX_DEVICE_FIELD} characters")
         if has_control_chars(value):
             raise validation_failed(f"device.{name}", "no control characters")
-    return Device(body.id, body.name, body.platform)
+    return device
 
 
 def token_set_json(request: web.Request, tokens: TokenSet) -> dict[str, Any]:

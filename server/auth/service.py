@@ -20,6 +20,7 @@ from ..ids import Snowflake
 from ..ratelimit import RateLimiter
 from ..storage import Database, Tx
 from ..storage.stores.audit import AuditStore
+from ..storage.stores.devices import DeviceStore
 from ..storage.stores.tokens import TokenStore
 from ..storage.stores.users import UserRecord, UserStore, UsernameTaken
 from .keyring import Keyring
@@ -137,6 +138,7 @@ class AuthService:
         self._ids = ids
         self._users = UserStore(db)
         self._tokens = TokenStore(db)
+        self._devices = DeviceStore(db)
         self._audit = AuditStore(db)
         self._codec = TokenCodec(keyring.jwt_key)
         self._ip_limiter = RateLimiter(clock, config.ip_rate_per_min, 60.0)
@@ -222,7 +224,7 @@ class AuthService:
                              "This server does not accept new sign-ups; ask its operator for an account.")
         password = self.resolve_password(password, encrypted_password)
         user = await self.create_user(username, password, display_name)
-        return await self._start_session(user, device)
+        return await self._start_session(user, device, ip=ip)
 
     async def login(self, username: str, password: str | None, device: Device, ip: str, *,
                     encrypted_password: str | None = None) -> TokenSet:
@@ -232,7 +234,7 @@ class AuthService:
         user = await self.verify_credentials(username, password)
         if user.disabled:
             raise LuckyError(403, "forbidden", "This account is disabled; contact the server's operator.")
-        return await self._start_session(user, device, clear_failures=True)
+        return await self._start_session(user, device, clear_failures=True, ip=ip)
 
     async def verify_credentials(self, username: str, password: str) -> UserRecord:
         """The account whose username and password these are (disabled or not), under the
@@ -275,21 +277,26 @@ class AuthService:
         return False
 
     async def _start_session(self, user: UserRecord, device: Device, *,
-                             clear_failures: bool = False) -> TokenSet:
+                             clear_failures: bool = False, ip: str = "") -> TokenSet:
+        async def write(tx: Tx) -> TokenSet:
+            if clear_failures:
+                await self._users.clear_failures(tx, user.id)
+            return await self.start_session_in(tx, user, device, ip)
+
+        return await self._db.transaction("session_start", write)
+
+    async def start_session_in(self, tx: Tx, user: UserRecord, device: Device, ip: str) -> TokenSet:
+        """Write a new signed-in session (its device, token family and first refresh token) in
+        `tx` and return its token set: for a sign-in that must commit together with something
+        else (a QR session's one-time claim). Without `device.id` the device is a new one."""
         now = self._clock.now_ms()
         family_id = self._ids.next_id()
         device_id = device.id or str(family_id)
         refresh = new_refresh_token()
-
-        async def write(tx: Tx) -> None:
-            if clear_failures:
-                await self._users.clear_failures(tx, user.id)
-            await self._users.touch_device(tx, user.id, device_id, device.name, device.platform, now)
-            await self._tokens.create_family(tx, family_id, user.id, device_id, now)
-            await self._tokens.add_refresh(tx, hash_refresh_token(refresh), family_id, user.id, now,
-                                           now + self._config.refresh_ttl_s * 1000)
-
-        await self._db.transaction("session_start", write)
+        await self._users.touch_device(tx, user.id, device_id, device.name, device.platform, now, ip)
+        await self._tokens.create_family(tx, family_id, user.id, device_id, now)
+        await self._tokens.add_refresh(tx, hash_refresh_token(refresh), family_id, user.id, now,
+                                       now + self._config.refresh_ttl_s * 1000)
         return self._token_set(user, family_id, device_id, refresh)
 
     def _token_set(self, user: UserRecord, family_id: int, device_id: str, refresh: str) -> TokenSet:
@@ -318,6 +325,7 @@ class AuthService:
                 return ("reused", record.user_id, record.family_id, "")
             await self._tokens.add_refresh(tx, hash_refresh_token(fresh), record.family_id,
                                            record.user_id, now, now + self._config.refresh_ttl_s * 1000)
+            await self._devices.seen(tx, record.user_id, record.device_id, now, ip)  # GET /me/devices
             return ("ok", record.user_id, record.family_id, record.device_id)
 
         outcome, user_id, family_id, device_id = await self._db.transaction("token_refresh", rotate)
@@ -456,6 +464,11 @@ class AuthService:
         if revoked or expired_families or tokens or failures:
             log.info("sessions clean-up: %s", report.summary())
         return report
+
+    async def notify_revoked(self, user_id: int, families: list[int], revoked_reason: str) -> None:
+        """Families revoked elsewhere (a device signed out): kick their sockets on this node
+        and remember them, so that the revocation feed does not announce them again."""
+        await self._notify(user_id, families, kick_reason(revoked_reason))
 
     async def _notify(self, user_id: int, families: list[int], reason: str) -> None:
         self.revocations.saw(families)

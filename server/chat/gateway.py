@@ -360,6 +360,10 @@ async def _serve(request: web.Request, chat: ChatService, claims: AccessClaims) 
             "session_id": str(session.id), "heartbeat_s": config.heartbeat_s, "server_time": core.clock.now_ms(),
         })
 
+    try:  # the devices list's "last seen" and address: one write per connect, none per frame
+        await core.devices.seen(claims.user_id, claims.device_id, client_ip(request))
+    except Exception:  # a missed "last seen" must not cost the socket
+        log.exception("noting that device %r of user %s connected failed", claims.device_id, claims.user_id)
     session = await chat.connect(claims.user_id, claims.device_id, claims.family_id, transport, welcome)
     core.calls.device_connected(claims.user_id, claims.device_id)  # back within a call's grace
     # The token's expiry holds on the socket too: the chat sweep kicks it once passed (unless

@@ -180,6 +180,7 @@ def _validate(config: Config) -> None:
     for key, value in (
         ("auth.access_ttl_s", config.auth.access_ttl_s),
         ("auth.refresh_ttl_s", config.auth.refresh_ttl_s),
+        ("auth.qr_ttl_s", config.auth.qr_ttl_s),
         ("chat.heartbeat_s", config.chat.heartbeat_s),
         ("chat.max_frame_bytes", config.chat.max_frame_bytes),
         ("database.pool_max", config.database.pool_max),

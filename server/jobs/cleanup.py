@@ -17,7 +17,7 @@ SCHEDULE_KEY = "jobs.cleanup_schedule"
 
 
 def cleanup_jobs(core: Core) -> list[JobSpec]:
-    """`cleanup.sessions`, `cleanup.uploads`, `cleanup.blobs` and `cleanup.link_visits`; none when
+    """`cleanup.sessions`, `cleanup.uploads`, `cleanup.blobs`, `cleanup.link_visits` and `cleanup.qr`; none when
     the schedule is empty."""
     schedule = core.config.jobs.cleanup_schedule.strip()
     if not schedule:
@@ -36,6 +36,9 @@ def cleanup_jobs(core: Core) -> list[JobSpec]:
     async def link_visits() -> str:
         return (await core.links.cleanup_visits()).summary()
 
+    async def qr_sessions() -> str:
+        return f"removed {await core.qr.cleanup()} expired QR sign-in sessions"
+
     return [
         JobSpec("cleanup.sessions", schedule,
                 "Remove refresh tokens expired over a day ago, token families revoked over a day (and an "
@@ -52,4 +55,7 @@ def cleanup_jobs(core: Core) -> list[JobSpec]:
         JobSpec("cleanup.link_visits", schedule,
                 "Remove short links' visit counts per day older than links.visits_keep_days days (the totals stay)",
                 link_visits, config_key=SCHEDULE_KEY),
+        JobSpec("cleanup.qr", schedule,
+                "Remove QR sign-in sessions that expired over an hour ago (until then a poll still answers expired)",
+                qr_sessions, config_key=SCHEDULE_KEY),
     ]

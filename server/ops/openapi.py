@@ -40,6 +40,8 @@ _CONVERSATION_ID = {"type": "string", "pattern": "^(p:[0-9]{1,20}:[0-9]{1,20}|g:
 _PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "cid": _CONVERSATION_ID,
     "index": {"type": "integer", "minimum": 0},
+    "qr_id": {"type": "string"},  # a random token (server/auth/qr.py), not a decimal id
+    "device_id": {"type": "string"},  # a client's own device id, not a Lucky id
 }
 # Query parameters whose meaning the contract fixes by name: lists page with `limit` (1 to
 # 200) and an opaque `cursor`; history pages by seq; times are epoch seconds or milliseconds.

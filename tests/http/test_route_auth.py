@@ -31,6 +31,9 @@ PUBLIC = {
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/sms/code"),  # the phone's code is what signs in
     ("POST", "/api/v1/auth/sms/login"),
+    ("POST", "/api/v1/auth/qr"),  # a browser starting a QR sign-in
+    ("GET", "/api/v1/auth/qr/{qr_id}"),  # its poll_token, not a bearer token
+    ("GET", "/api/v1/auth/qr/{qr_id}.png"),  # shows only the payload
     ("GET", "/api/v1/files/{file_id}/content"),  # a signed URL, or a bearer token
     ("GET", "/api/v1/files/{file_id}/thumbnail"),
     ("GET", "/"),  # the web chat page and its static files

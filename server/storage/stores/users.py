@@ -137,12 +137,14 @@ class UserStore:
         return [int(r["id"]) for r in rows]
 
     async def touch_device(self, tx: Tx, user_id: int, device_id: str, name: str, platform: str,
-                           now_ms: int) -> None:
+                           now_ms: int, ip: str = "") -> None:
+        """Create or update a device at sign-in; an empty `ip` (not known) keeps the last one."""
         await tx.execute(
-            "INSERT INTO devices (user_id, id, name, platform, created_at, last_seen_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, id) DO UPDATE SET "
-            "name = excluded.name, platform = excluded.platform, last_seen_at = excluded.last_seen_at",
-            (user_id, device_id, name, platform, now_ms, now_ms),
+            "INSERT INTO devices (user_id, id, name, platform, created_at, last_seen_at, ip) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, id) DO UPDATE SET "
+            "name = excluded.name, platform = excluded.platform, last_seen_at = excluded.last_seen_at, "
+            "ip = COALESCE(NULLIF(excluded.ip, ''), devices.ip)",
+            (user_id, device_id, name, platform, now_ms, now_ms, ip),
         )
 
     async def record_failure(self, tx: Tx, user_id: int, now_ms: int, window_ms: int) -> None:
