@@ -175,7 +175,7 @@
     return refreshing;
   }
 
-  // Every way of signing in ends here with a token set (a later "log in with QR" too).
+  // Every way of signing in ends here with a token set (password, sign-up, log in with QR).
   async function adoptTokens(set) {
     setTokens(set);
     await start();
@@ -199,6 +199,7 @@
     state.open = null;
     $("app").hidden = true;
     $("signin").hidden = false;
+    stopQr();
     $("conversations").replaceChildren();
     $("messages").replaceChildren();
     showError("signin-error", reason || "");
@@ -675,6 +676,117 @@
     }
   }
 
+  // ---- log in with QR (this browser) and scan a QR login (this page as the phone) --------
+
+  // One QR session at a time; `run` tells a finished or abandoned poll loop to stop.
+  const qr = { run: 0 };
+  const QR_WAIT_S = 25; // the server's long-poll holds the answer this long (at most 30)
+
+  function stopQr() {
+    qr.run += 1;
+    $("qr-box").hidden = true;
+    $("qr-image").removeAttribute("src");
+    $("qr-button").hidden = false;
+  }
+
+  function qrStatus(text) {
+    $("qr-status").textContent = text;
+  }
+
+  async function startQr() {
+    showError("signin-error", "");
+    stopQr();
+    const run = qr.run;
+    let session;
+    try {
+      // No body: the server names this new device after the browser (its User-Agent).
+      session = await api("POST", "/auth/qr");
+    } catch (error) {
+      showError("signin-error", error);
+      return;
+    }
+    if (run !== qr.run) return;
+    $("qr-button").hidden = true;
+    $("qr-box").hidden = false;
+    $("qr-image").src = `${API}/auth/qr/${encodeURIComponent(session.qr_id)}.png`;
+    qrStatus("Scan this code with the Lucky app on a phone where you are signed in.");
+    const poll = `/auth/qr/${encodeURIComponent(session.qr_id)}?poll_token=${encodeURIComponent(session.poll_token)}`;
+    let wait = 0;
+    while (run === qr.run) {
+      let answer;
+      try {
+        answer = await api("GET", `${poll}&wait=${wait}`);
+      } catch (error) {
+        if (run !== qr.run) return;
+        if (error.status === 429 || error.status >= 500 || !error.status) {
+          await new Promise((resolve) => setTimeout(resolve, 3000)); // try again
+          continue;
+        }
+        qrStatus(String(error.message));
+        return;
+      }
+      if (run !== qr.run) return;
+      wait = QR_WAIT_S;
+      if (answer.state === "scanned") {
+        qrStatus(`Scanned by ${userName(answer.scanned_by)}: confirm on that device.`);
+      } else if (answer.state === "confirmed" && answer.access_token) {
+        stopQr();
+        await adoptTokens(answer); // the same end as a password sign-in
+        return;
+      } else if (answer.state !== "pending") {
+        const why = { expired: "The code expired.", cancelled: "The sign-in was cancelled on the phone.",
+          confirmed: "This code was used already." }[answer.state] || `The sign-in ended (${answer.state}).`;
+        $("qr-image").removeAttribute("src");
+        $("qr-box").hidden = true;
+        $("qr-button").hidden = false;
+        showError("signin-error", `${why} Log in with QR again for a new code.`);
+        return;
+      }
+    }
+  }
+
+  // `lucky://qr/<qr_id>?s=<server>` (what the code holds) or a bare qr_id.
+  function qrIdOf(text) {
+    const value = text.trim();
+    const match = /^lucky:\/\/qr\/([A-Za-z0-9_-]+)/.exec(value);
+    if (match) return match[1];
+    return /^[A-Za-z0-9_-]+$/.test(value) ? value : null;
+  }
+
+  const scanning = { id: null };
+
+  async function scanQr(event) {
+    event.preventDefault();
+    $("scan-confirm").hidden = true;
+    const id = qrIdOf($("scan-input").value);
+    if (!id) {
+      $("scan-status").textContent = "That is not a Lucky QR login.";
+      return;
+    }
+    try {
+      await api("POST", `/auth/qr/${encodeURIComponent(id)}/scan`);
+      scanning.id = id;
+      $("scan-confirm").hidden = false;
+      $("scan-status").textContent = `Sign that browser in as ${userName(me())}? It gets its own session.`;
+    } catch (error) {
+      $("scan-status").textContent = String(error.message);
+    }
+  }
+
+  async function answerQr(action) {
+    const id = scanning.id;
+    if (!id) return;
+    $("scan-confirm").hidden = true;
+    scanning.id = null;
+    try {
+      await api("POST", `/auth/qr/${encodeURIComponent(id)}/${action}`);
+      $("scan-input").value = "";
+      $("scan-status").textContent = action === "confirm" ? "That browser is signed in." : "Cancelled.";
+    } catch (error) {
+      $("scan-status").textContent = String(error.message);
+    }
+  }
+
   // ---- starting -------------------------------------------------------------------------
 
   async function start() {
@@ -784,6 +896,11 @@
       signOut("");
     });
     $("find-form").addEventListener("submit", findUsers);
+    $("qr-button").addEventListener("click", () => startQr());
+    $("qr-back").addEventListener("click", () => stopQr());
+    $("scan-form").addEventListener("submit", scanQr);
+    $("scan-yes").addEventListener("click", () => answerQr("confirm"));
+    $("scan-no").addEventListener("click", () => answerQr("cancel"));
     $("group-form").addEventListener("submit", createGroup);
     $("composer").addEventListener("submit", (event) => {
       event.preventDefault();
