@@ -1,5 +1,6 @@
 """Users: search by username prefix, keyset pages, one user's devices, sessions and groups,
-and the admin actions (disable, enable, reset password, force logout, promote, demote).
+and the admin actions (disable, enable, reset password, force logout, sign out one device, promote,
+demote).
 
 Every action goes through the auth service, which records it in the audit log with the
 signed-in admin as actor and kicks the user's sockets when it ends sessions.
@@ -75,6 +76,16 @@ async def force_logout(visit: Visit) -> web.StreamResponse:
     user = await _user(visit)
     ended = await visit.core.auth.force_logout(user.id, actor_id=visit.admin.id)
     await visit.redirect(f"{PREFIX}/users/{user.id}", f"{user.username} is signed out ({ended} session(s) ended).")
+
+
+@pages.post(f"{PREFIX}/users/{{user_id}}/devices/sign-out", "Sign one of a user's devices out")
+async def sign_out_device(visit: Visit) -> web.StreamResponse:
+    """As the user's own DELETE /api/v1/me/devices/{id}: that device's sessions end, its
+    sockets get `kick` signed_out; audited with the admin as actor."""
+    user = await _user(visit)
+    device_id = visit.field("device_id")
+    await visit.core.devices.sign_out(user.id, device_id, actor_id=visit.admin.id)
+    await visit.redirect(f"{PREFIX}/users/{user.id}", f"{user.username}'s device {device_id} is signed out.")
 
 
 @pages.post(f"{PREFIX}/users/{{user_id}}/password", "Reset a user's password")
