@@ -77,6 +77,35 @@ def list_users(
                  no_wrap=("id", "username"))
 
 
+@user_app.command("devices")
+def devices(
+    username: str = typer.Argument(...),
+    sign_out: Optional[str] = typer.Option(None, "--sign-out", metavar="DEVICE_ID",
+                                           help="Sign this device out (its sessions end; a running server "
+                                                "kicks its sockets within auth.revocation_poll_s)."),
+    data_dir: Path = DataDir,
+) -> None:
+    """List an account's signed-in devices, or sign one out.
+
+    Example: lucky user devices alice --sign-out 7203845512345678
+    """
+
+    async def go(core: Core) -> list[list[output.Cell]]:
+        user = await core.users.by_username(username)
+        if sign_out is not None:
+            await core.devices.sign_out(user.id, sign_out, actor_id=None)
+            return []
+        return [[d.id, d.name, d.platform, d.ip, _when(d.last_seen_at), _when(d.created_at)]
+                for d in await core.devices.signed_in(user.id)]
+
+    rows = with_core(data_dir, go)
+    if sign_out is not None:
+        output.ok(f"{username.lower()!r}: device {sign_out!r} signed out")
+        return
+    output.table(f"{len(rows)} signed-in device(s)", ["id", "name", "platform", "ip", "last seen (UTC)",
+                                                     "first seen (UTC)"], rows, no_wrap=("id",))
+
+
 def _set_state(username: str, data_dir: Path, disabled: bool) -> None:
     async def go(core: Core) -> None:
         user = await core.users.by_username(username)
