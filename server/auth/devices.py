@@ -18,7 +18,7 @@ from ..ids import Snowflake
 from ..storage import Database, Tx
 from ..storage.stores.audit import AuditStore
 from ..storage.stores.devices import DeviceStore
-from .service import AuthService
+from .service import MAX_DEVICE_FIELD, AuthService, has_control_chars
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class DeviceService:
         """End every session of one of `user_id`'s devices; 404 if it has none (another user's
         device looks exactly like an unknown one). Audited with who did it."""
         now = self._clock.now_ms()
+        if len(device_id) > MAX_DEVICE_FIELD or has_control_chars(device_id):
+            raise not_found("No such signed-in device.")  # no device can have that id (a NUL, say)
 
         async def write(tx: Tx) -> list[int]:
             families = await self._devices.revoke(tx, user_id, device_id, SIGNED_OUT, now)

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import io
 import logging
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ MAX_WAIT_S = 30
 REREAD_S = 1.0  # a long-poll re-reads its row this often, for changes made on other nodes
 KEEP_EXPIRED_MS = 3_600_000  # an expired session still answers `expired` this long, then 404
 CLEANUP_BATCH = 500
+# What `create` makes (token_urlsafe); anything else names no session and is not looked up
+# (a NUL, which PostgreSQL cannot compare, included).
+QR_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -140,9 +144,7 @@ class QrLogin:
         """The session's QR code as a PNG: 404 unknown, 410 once it has ended (expired,
         cancelled or confirmed). No poll token: the image shows only the payload, which
         is on the browser's screen anyway."""
-        row = await self._store.get(qr_id)
-        if row is None:
-            raise not_found("No such QR sign-in session.")
+        row = await self._find(qr_id)
         if self._state(row) not in WAITING:
             raise gone("This QR sign-in session has ended; start a new one.")
         out = io.BytesIO()
@@ -154,9 +156,7 @@ class QrLogin:
         it is now (a final state answers at once). The first poll that sees `confirmed`
         gets the token set; no poll after it does."""
         self._auth.check_ip(ip)
-        row = await self._store.get(qr_id)
-        if row is None:
-            raise not_found("No such QR sign-in session.")
+        row = await self._find(qr_id)
         if not poll_token or not hmac.compare_digest(row.poll_hash, hash_poll_token(poll_token)):
             raise unauthorized("Only the browser that created this QR session may poll it (send its poll_token).")
         first = self._state(row)
@@ -220,6 +220,7 @@ class QrLogin:
         """`source` -> `target` for `user_id`; repeating a move already made by the same user
         is a success (a phone's retry). See docs/protocol.md, "QR sign-in", for the answers."""
         now = self._clock.now_ms()
+        await self._find(qr_id)  # 404 before a write transaction starts
 
         async def write(tx: Tx) -> None:
             row = await self._store.get_in(tx, qr_id)
@@ -243,6 +244,12 @@ class QrLogin:
         self._watchers.notify(qr_id)
 
     # --- state, clean-up ------------------------------------------------------------------
+
+    async def _find(self, qr_id: str) -> QrRow:
+        row = await self._store.get(qr_id) if QR_ID_RE.fullmatch(qr_id) else None
+        if row is None:
+            raise not_found("No such QR sign-in session.")
+        return row
 
     def _state(self, row: QrRow, now_ms: int | None = None) -> str:
         """The state a client sees: a session past its expiry that did not finish is expired."""

@@ -184,6 +184,11 @@ async def test_the_poll_token_is_required(api: Api, backend: str) -> None:
     assert_error(await api.call("GET", f"/api/v1/auth/qr/nope?poll_token={browser['poll_token']}"), 404, "not_found")
     assert_error(await api.call("GET", "/api/v1/auth/qr/nope.png"), 404, "not_found")
     assert_error(await bob.call("POST", "/api/v1/auth/qr/nope/scan"), 404, "not_found")
+    # ids no session can have (a NUL, which PostgreSQL cannot even compare) are unknown too
+    for odd in ("a%00b", "a.b", "x" * 65):
+        assert_error(await api.call("GET", f"/api/v1/auth/qr/{odd}?poll_token=x"), 404, "not_found")
+        assert_error(await api.call("GET", f"/api/v1/auth/qr/{odd}.png"), 404, "not_found")
+        assert_error(await bob.call("POST", f"/api/v1/auth/qr/{odd}/scan"), 404, "not_found")
     assert_error(await api.call("GET", f"{base}?poll_token={browser['poll_token']}&wait=31"), 422,
                  "validation_failed", "wait")
     assert_error(await api.call("GET", f"{base}?poll_token={browser['poll_token']}&wait=-1"), 422,

@@ -122,3 +122,9 @@ async def test_another_process_signing_a_device_out_reaches_this_nodes_sockets(a
                                   "'signed_out' WHERE device_id = 'laptop'", (api.core.clock.now_ms(),))
         assert await api.core.auth.revocations.poll() == 1
         assert await ws.receive_json(timeout=10) == {"type": "kick", "reason": "signed_out"}
+
+
+async def test_an_id_no_device_can_have_is_404(api: Api, backend: str) -> None:
+    bob = signed_in(api, await register(api, "bob"))
+    for device_id in ("a%00b", "x" * 129):
+        assert_error(await bob.call("DELETE", f"/api/v1/me/devices/{device_id}"), 404, "not_found")
