@@ -79,6 +79,9 @@ def build_app(config: Config, *, clock: Clock | None = None, apply_migrations: b
                 yield
 
     async def close_sockets(app: web.Application) -> None:
+        core = app.get(CORE)
+        if core is not None:
+            core.qr.stop_waiting()  # QR long-polls answer now, not after their wait
         chat = app.get(CHAT)
         if chat is None:
             return

@@ -85,6 +85,7 @@ class _Watchers:
 
     def __init__(self) -> None:
         self._events: dict[str, set[asyncio.Event]] = {}
+        self.stopping = False
 
     @contextlib.contextmanager
     def watch(self, qr_id: str) -> Iterator[asyncio.Event]:
@@ -105,6 +106,13 @@ class _Watchers:
 
     def count(self) -> int:
         return sum(len(events) for events in self._events.values())
+
+    def stop(self) -> None:
+        """The server is shutting down: every long-poll answers with what it has, now."""
+        self.stopping = True
+        for events in self._events.values():
+            for event in events:
+                event.set()
 
 
 class QrLogin:
@@ -163,7 +171,7 @@ class QrLogin:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(max(wait_s, 0), MAX_WAIT_S)
         with self._watchers.watch(qr_id) as changed:
-            while self._state(row) == first and first in WAITING:
+            while self._state(row) == first and first in WAITING and not self._watchers.stopping:
                 left = deadline - loop.time()
                 if left <= 0:
                     break
@@ -265,6 +273,10 @@ class QrLogin:
         while count := await self._store.delete_expired(before, CLEANUP_BATCH):
             removed += count
         return removed
+
+    def stop_waiting(self) -> None:
+        """At shutdown: long-polls answer the state they have instead of holding the drain."""
+        self._watchers.stop()
 
     def waiting(self) -> int:
         """Long-polls waiting on this node (for tests and gauges)."""

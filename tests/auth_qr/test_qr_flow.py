@@ -260,3 +260,18 @@ async def test_a_bad_device_body_is_refused(api: Api, backend: str) -> None:
     assert_error(await api.call("POST", "/api/v1/auth/qr", {"device": {"name": "a\u0000b"}}), 422,
                  "validation_failed", "device.name")
     assert_error(await api.call("POST", "/api/v1/auth/qr", {"device": 5}), 422, "validation_failed", "device")
+
+
+async def test_a_shutdown_answers_waiting_long_polls_at_once(api: Api, backend: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lucky_server.auth.qr.REREAD_S", 60.0)  # only the stop can end the wait early
+    browser = await _create(api)
+    started = time.monotonic()
+    poll = asyncio.create_task(_poll(api, browser, wait=20))
+    for _ in range(500):
+        if api.core.qr.waiting() == 1:
+            break
+        await asyncio.sleep(0.01)
+    api.core.qr.stop_waiting()  # what the server's on_shutdown does
+    assert await poll == (200, {"state": "pending"})
+    assert time.monotonic() - started < 5
