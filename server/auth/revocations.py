@@ -18,9 +18,10 @@ from ..storage.stores.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
-# The kick reason a socket is told, by the reason stored with the revocation.
-KICK_REASONS = {"disabled": "account_disabled", "admin": "replaced_by_admin",  # any other: logout
-                "signed_out": "signed_out"}  # one device signed out by its user (or an admin)
+# The kick reason a socket is told, by the reason stored with the revocation: the contract's
+# four (PROTOCOL.md, `kick`): `disabled`, `signed_out` (a device or every session ended by its
+# user or an admin), `token_expired` (not a revocation) and, for any other, `logout`.
+KICK_REASONS = {"disabled": "disabled", "admin": "signed_out", "signed_out": "signed_out"}
 
 
 def kick_reason(revoked_reason: str) -> str:

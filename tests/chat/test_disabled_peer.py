@@ -16,7 +16,7 @@ async def test_a_disabled_user_cannot_be_messaged_until_enabled_again(chat: Chat
 
     await auth.set_disabled(int(bob.id), True)
     _, frames = await b.closed()
-    assert any(f["type"] == "kick" and f.get("reason") == "account_disabled" for f in frames), frames
+    assert any(f["type"] == "kick" and f.get("reason") == "disabled" for f in frames), frames
     base = {"type": "send", "kind": "text", "body": {"text": "hello?"}}
     await a.send({**base, "id": "to", "to": bob.id, "client_msg_id": "m2"})
     assert_error(await a.recv(), "not_found", "to")

@@ -63,7 +63,7 @@ async def test_sessions_ended_from_the_cli_are_kicked_from_a_running_server(serv
         assert lucky("user", "disable", "bob", "--data-dir", data_dir).code == 0
         # auth.revocation_poll_s (2 s by default): the server finds the ended session and kicks it.
         kick = await bob.receive_json(timeout=10)
-        assert kick == {"type": "kick", "reason": "account_disabled"}
+        assert kick == {"type": "kick", "reason": "disabled"}
         closing = await bob.receive(timeout=10)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and bob.close_code == 4001
 

@@ -74,7 +74,7 @@ def test_disable_kicks_the_socket_enable_and_reset_password(browser: Any, site: 
     page.click("button:has-text('Disable')")
     assert "bob is disabled" in page.locator(".flash").inner_text()
     assert socket.closed.wait(10), "the disabled user's socket stayed open"
-    assert {"type": "kick", "reason": "account_disabled"} in socket.frames and socket.close_code == 4001
+    assert {"type": "kick", "reason": "disabled"} in socket.frames and socket.close_code == 4001
     assert site.login("bob", "bob secret 1")[0] == 403
 
     page.click("button:has-text('Enable')")

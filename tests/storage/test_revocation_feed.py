@@ -50,7 +50,7 @@ async def test_each_revocation_is_announced_once_with_its_kick_reason(
     await revoke(migrated_db, tokens, 1, "disabled", clock.now_ms())
     await revoke(migrated_db, tokens, 2, "admin", clock.now_ms())
     assert await feed.poll() == 4
-    assert sorted(heard) == [(1, [12], "account_disabled"), (2, [20, 21, 22], "replaced_by_admin")]
+    assert sorted(heard) == [(1, [12], "disabled"), (2, [20, 21, 22], "signed_out")]
     assert await feed.poll() == 0  # seen already, though still inside the look-back window
 
     # A revocation stamped a little before the last one seen, committed after it, is found.
@@ -90,4 +90,4 @@ async def test_more_revocations_in_one_millisecond_than_a_page_are_all_announced
     clock.advance(1)
     await revoke(migrated_db, tokens, 2, "disabled", clock.now_ms())
     assert await feed.poll() == len(families)
-    assert heard == [(2, families, "account_disabled")]
+    assert heard == [(2, families, "disabled")]
