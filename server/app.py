@@ -104,6 +104,7 @@ async def _serving(core: Core, metrics: Metrics, sampler: Sampler) -> AsyncItera
     metrics.refreshers.append(lambda: _chat_gauges(metrics, chat))
     metrics.refreshers.append(lambda: refresh_job_metrics(metrics, core.db))
     metrics.refreshers.append(lambda: _outbox_gauges(metrics, core.outbox))
+    await core.bus.start()  # joins the other nodes (Redis); raises if Redis cannot be reached now
     await chat.start()
     await core.calls.start()  # the sweep of invite timeouts and disconnected parties
     await core.outbox.start()  # the push sender, woken by each commit that wrote deliveries
@@ -131,7 +132,10 @@ async def _serving(core: Core, metrics: Metrics, sampler: Sampler) -> AsyncItera
             try:
                 await core.outbox.stop()
             finally:
-                await core.links.visits.stop()  # the visits counted since the last flush
+                try:
+                    await core.links.visits.stop()  # the visits counted since the last flush
+                finally:
+                    await core.bus.stop()  # after chat: its last pushes go out first
 
 
 async def _chat_gauges(metrics: Metrics, chat: ChatService) -> None:

@@ -11,10 +11,14 @@ first and the groups service, which changes groups, last.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from .auth.audit import AuditLog
 from .auth.console_sessions import ConsoleSessions
@@ -25,6 +29,7 @@ from .auth.phone_accounts import PhoneAccounts, build_phone_accounts
 from .auth.service import AuthService, RevocationListener
 from .auth.sms_senders import SMS_KIND, sms_target
 from .blobs import open_blob_store
+from .bus import Bus, LocalBus, RedisKeys
 from .calls.service import CallService
 from .chat.audience import Audience
 from .chat.delivery import Sessions
@@ -35,7 +40,6 @@ from .files.service import FileService
 from .ids import Snowflake
 from .links.service import LinkService
 from .links.visits import VisitCounter
-from .outbox.presence import LocalPresence
 from .outbox.service import OutboxService
 from .outbox.wiring import offline_push
 from .releases.service import ReleaseService
@@ -61,7 +65,8 @@ class Core:
     ids: Snowflake
     db: Database
     keyring: Keyring
-    sessions: Sessions
+    sessions: Sessions  # this node's sockets
+    bus: Bus  # every node's sockets: routing and presence (in process, or Redis)
     auth: AuthService
     users: UserService
     files: FileService
@@ -81,20 +86,20 @@ class Core:
     phones: PhoneAccounts  # phone numbers (encrypted at rest) and sign-in by SMS code
 
 
-def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyring: Keyring) -> Core:
+def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyring: Keyring,
+               sessions: Sessions, bus: Bus) -> Core:
     """Wire the services over an open database, in dependency order; nothing is started."""
-    sessions = Sessions()
-    friends = FriendService(db, config.chat, clock, ids, sessions)
+    friends = FriendService(db, config.chat, clock, ids, bus)
     group_rules = GroupRules(db, clock)
     audience = Audience(db, direct=friends, groups=group_rules)
     files = FileService(db, open_blob_store(config.storage_url), config.files, clock, ids,
                         keyring.url_signing_key, config.public_url, conversations=audience)
     auth = AuthService(db, config.auth, keyring, clock, ids,
-                       revocation_listeners=[_closing_sockets(audience, sessions)])
+                       revocation_listeners=[_closing_sockets(audience, sessions, bus)])
     users = UserService(db, auth, clock, files=files)
-    deliveries, push_hooks = offline_push(config, db, clock, ids, LocalPresence(sessions), audience.members,
+    deliveries, push_hooks = offline_push(config, db, clock, ids, bus, audience.members,
                                           extra_targets={SMS_KIND: sms_target(config.auth, keyring.pii)})
-    chat = ChatService(db, config.chat, clock, ids, sessions, audience, files=files,
+    chat = ChatService(db, config.chat, clock, ids, sessions, bus, audience, files=files,
                        presence_listeners=[friends.presence], batch_max=config.database.batch_max,
                        outbox_grace_s=config.outbox.grace_s, batch_hooks=push_hooks)
     groups = GroupService(db, config.chat, clock, ids, group_rules, chat=chat)
@@ -102,7 +107,7 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
     audit = AuditLog(db, clock, ids)
     links = LinkService(db, config.links, clock, ids, config.public_url, users=users,
                         visits=VisitCounter(LinkStore(db), clock, config.links.flush_s))
-    return Core(config, clock, ids, db, keyring, sessions, auth, users, files, friends, chat, groups,
+    return Core(config, clock, ids, db, keyring, sessions, bus, auth, users, files, friends, chat, groups,
                 SearchService(db), AvatarCache(),
                 links=links,
                 outbox=OutboxService(db, config.outbox, clock, random.Random(), chat.redispatch,
@@ -115,15 +120,25 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                 phones=build_phone_accounts(config.auth, db, clock, ids, keyring.pii, auth, deliveries))
 
 
-def _closing_sockets(audience: Audience, sessions: Sessions) -> RevocationListener:
-    """On a revocation: forget whether the user is usable (disable, enable) and kick the
-    sockets of the revoked token families, on this node."""
+def _closing_sockets(audience: Audience, sessions: Sessions, bus: Bus) -> RevocationListener:
+    """On a revocation: on every node, forget whether the user is usable (disable, enable) and
+    kick the sockets of the revoked token families. Through the bus, so another node hears at
+    once; its revocation feed (a poll of the database) is the safety net should the bus drop it."""
 
-    async def on_revoked(user_id: int, families: list[int], reason: str) -> None:
+    async def on_revoked(payload: dict[str, Any]) -> None:
+        user_id = int(payload["user_id"])
         audience.forget_user(user_id)
-        sessions.kick_families(user_id, families, reason)
+        sessions.kick_families(user_id, [int(f) for f in payload["families"]], str(payload["reason"]))
 
-    return on_revoked
+    bus.on(REVOKED, on_revoked)
+
+    async def announce(user_id: int, families: list[int], reason: str) -> None:
+        await bus.broadcast(REVOKED, {"user_id": user_id, "families": families, "reason": reason})
+
+    return announce
+
+
+REVOKED = "revoked"  # the bus topic of revocations
 
 
 def database_for(config: Config) -> Database:
@@ -157,13 +172,53 @@ async def open_core(config: Config, *, clock: Clock | None = None, apply_migrati
             await migrate(db, clock.now_ms())
         else:
             await check_compatible(db)
-        core = build_core(config, clock, Snowflake(worker_id, clock), db, keyring)
-        await core.files.open()
-        try:
-            yield core
-        finally:
-            core.auth.close()
-            await core.outbox.stop()  # idempotent; a CLI run of the job may have opened HTTP
-            await core.files.close()
+        sessions = Sessions()
+        async with _bus(config, clock, sessions, worker_id) as (bus, ids):
+            core = build_core(config, clock, ids, db, keyring, sessions, bus)
+            await core.files.open()
+            try:
+                yield core
+            finally:
+                core.auth.close()
+                await core.outbox.stop()  # idempotent; a CLI run of the job may have opened HTTP
+                await core.files.close()
     finally:
         await db.close()
+
+
+def node_name(config: Config) -> str:
+    return config.server.node_id or socket.gethostname()
+
+
+@asynccontextmanager
+async def _bus(config: Config, clock: Clock, sessions: Sessions, worker_id: int) -> AsyncIterator[tuple[Bus, Snowflake]]:
+    """The bus, and a Snowflake whose worker id no other live process has: 0 on the embedded
+    default (one process owns the database), leased in Redis on a site of several nodes.
+
+    The server starts the bus (`Bus.start`); a CLI run only publishes through it (a `lucky
+    user disable` beside the servers kicks the user's sockets on every node at once).
+    """
+    if not config.redis.url:
+        yield LocalBus(sessions), Snowflake(worker_id, clock)
+        return
+    from .bus.redis_bus import RedisBus
+    from .bus.workers import OFFLINE_WORKER, WorkerLease
+
+    name = node_name(config)
+    instance = f"{name}/{secrets.token_hex(3)}"
+    keys = RedisKeys(config.redis.prefix)
+    lease = WorkerLease(keys, instance, int(config.redis.lease_s * 1000))
+    bus = RedisBus(config.redis.url, keys, instance, name, sessions, clock, config.redis.lease_s, lease,
+                   public_url=config.public_url)
+    try:
+        worker = await lease.acquire(bus.client)
+    except Exception as exc:  # noqa: BLE001 - Redis unreachable: said, and a fallback id
+        log.warning("cannot lease a Snowflake worker id from Redis (%s); using the offline id %d "
+                    "(process %d)", exc, OFFLINE_WORKER, os.getpid())
+        worker = OFFLINE_WORKER
+    ids = Snowflake(worker, clock)
+    lease.ids = ids
+    try:
+        yield bus, ids
+    finally:
+        await bus.close()

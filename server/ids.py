@@ -26,6 +26,16 @@ class Snowflake:
         self._last_ms = -1
         self._seq = 0
 
+    def use_worker(self, worker_id: int) -> None:
+        """Make ids as another worker from now on (a lost lease, server/bus/workers.py)."""
+        if not 0 <= worker_id <= MAX_WORKER:
+            raise ValueError(f"worker id must be 0..{MAX_WORKER}, got {worker_id}")
+        self._worker = worker_id
+
+    @property
+    def worker_id(self) -> int:
+        return self._worker
+
     def next_id(self) -> int:
         now = self._clock.now_ms() - LUCKY_EPOCH_MS
         if now <= self._last_ms:

@@ -6,7 +6,11 @@ A missing service skips its tests with the reason, except under CI (CI=true), wh
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -54,3 +58,45 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    """A `redis-server` of the test's own on a free port: one to SIGKILL and restart (never the
+    shared one). Restarted on the same port, empty, as a Redis without persistence comes back."""
+
+    def __init__(self, tmp_dir: str) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            message = "redis-server is not installed (apt-get install redis-server)"
+            if IN_CI:
+                pytest.fail(message + "; CI must provide it")
+            pytest.skip(message)
+        self.binary = binary
+        self.dir = tmp_dir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir, "--logfile", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if _reachable(self.url, 6379):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"private redis-server on port {self.port} did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+            self.proc = None
+
+
+def redis_prefix() -> str:
+    """A key prefix of the test's own on the shared Redis (config `redis.prefix`)."""
+    require("redis", REDIS_URL, 6379)
+    return f"lucky_t_{uuid.uuid4().hex[:12]}"

@@ -140,6 +140,10 @@ class Sessions:
     def of_user(self, user_id: int) -> list[Session]:
         return self._by_user.get(user_id, [])
 
+    def user_ids(self) -> list[int]:
+        """The users with a socket here."""
+        return list(self._by_user)
+
     def all(self) -> Iterable[Session]:
         for sessions in self._by_user.values():
             yield from sessions

@@ -26,6 +26,7 @@ from ..search.segment import index_text
 from ..storage.stores.messages import MessageStore
 from ..storage.stores.search import SearchStore
 from ..storage.stores.users import UserRecord, UserStore
+from ..bus import Bus
 from .audience import Audience, FilePolicy
 from .delivery import Session, Sessions, Transport
 from .kinds import MEDIA_KINDS, check_body
@@ -73,9 +74,10 @@ PresenceListener = Callable[[int, bool], Awaitable[None]]  # (user id, online)
 
 class ChatService:
     def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, sessions: Sessions,
-                 audience: Audience, files: FilePolicy, presence_listeners: Sequence[PresenceListener],
+                 bus: Bus, audience: Audience, files: FilePolicy, presence_listeners: Sequence[PresenceListener],
                  batch_max: int, outbox_grace_s: int, batch_hooks: Sequence[BatchHook]) -> None:
-        """`audience` answers who may read, post and receive; `files` who may attach a file
+        """`sessions` are this node's sockets, `bus` every node's (pushes go through it);
+        `audience` answers who may read, post and receive; `files` who may attach a file
         (media messages); `presence_listeners` hear a user's first device come and last go.
         A message not dispatched `outbox_grace_s` after its commit is left to the outbox job;
         `batch_hooks` write what else each stored batch needs (offline push)."""
@@ -87,10 +89,13 @@ class ChatService:
         self._conversations = ConversationStore(db)
         self._search = SearchStore(db)
         self.sessions = sessions
+        self.bus = bus
         self.audience = audience
         self._files = files
         self.writer = SendWriter(db, ids, clock, batch_max, on_committed=self.dispatch,
                                  outbox_grace_ms=outbox_grace_s * 1000, hooks=batch_hooks)
+        # Messages pushed to other nodes are done (their outbox rows end) once published.
+        bus.set_published(self.writer.mark_dispatched)
         self._ids = ids
         self._sweeper: asyncio.Task[None] | None = None
         self.presence_listeners = tuple(presence_listeners)
@@ -130,7 +135,7 @@ class ChatService:
 
     async def connect(self, user_id: int, device_id: str, family_id: int, transport: Transport,
                       welcome: Callable[[Session], bytes] | None = None) -> Session:
-        """Register a connected device; the user's friends hear of its first device.
+        """Register a connected device; the user's friends hear of its first device (on any node).
 
         `welcome` makes the first frame: it is queued the moment the session can receive
         pushes, before anything (a group message, a presence frame) can overtake it.
@@ -139,13 +144,17 @@ class ChatService:
         if welcome is not None:
             transport.send(welcome(session))
         if len(self.sessions.of_user(user_id)) == 1:
-            await self._presence(user_id, True)
+            await self.bus.connected(user_id)
+            if not self.bus.online_elsewhere(user_id):
+                await self._presence(user_id, True)
         return session
 
     async def disconnect(self, session: Session) -> None:
         self.sessions.remove(session)
         if not self.sessions.of_user(session.user_id):
-            await self._presence(session.user_id, False)
+            await self.bus.disconnected(session.user_id)
+            if not self.bus.online_elsewhere(session.user_id):
+                await self._presence(session.user_id, False)
 
     async def _presence(self, user_id: int, online: bool) -> None:
         for listener in self.presence_listeners:
@@ -230,25 +239,31 @@ class ChatService:
             raise validation_failed("reply_to", "the id of a message in the same conversation")
 
     def dispatch(self, stored: list[tuple[Message, PendingSend]]) -> list[int]:
-        """Push stored messages to every member's connected devices; the ids dispatched."""
+        """Push stored messages to every member's connected devices; the ids dispatched (those
+        also pushed to other nodes are told to the writer once published)."""
+        done = []
         for message, pending in stored:
-            self.push(message, pending.origin, pending.also_notify, pending.conversation)
+            if self.push(message, pending.origin, pending.also_notify, pending.conversation):
+                done.append(message.id)
             if pending.on_dispatched is not None:
                 pending.on_dispatched(message)
-        return [message.id for message, _ in stored]
+        return done
 
     def push(self, message: Message, origin: int | None = None, also_notify: Sequence[int] = (),
-             ref: ConversationRef | None = None) -> None:
-        """Queue one message's frame, serialized once, to every device of every member."""
+             ref: ConversationRef | None = None) -> bool:
+        """Queue one message's frame, serialized once, to every device of every member; False
+        if pushes to other nodes are still on their way (the bus tells the writer when out)."""
         if ref is None:
             ref = ConversationRef.parse(message.conversation_id)
         frame = message_frame("message", message)
         now = self._clock.monotonic()
-        self.sessions.push_message(self.audience.members(ref), message.conversation_id, message.seq, frame, now,
-                                   origin)
+        recipients = self.audience.members(ref)
         if also_notify:
-            self.sessions.push_message(also_notify, message.conversation_id, message.seq, frame, now, origin)
+            members = set(recipients)
+            recipients = [*recipients, *(u for u in also_notify if u not in members)]
         self.messages_delivered += 1
+        return self.bus.push_message(recipients, message.conversation_id, message.seq, frame, now, origin,
+                                     message.id)
 
     # --- acks and re-sends ------------------------------------------------------------------
 
@@ -275,7 +290,8 @@ class ChatService:
             return
         message = message_from_row(stored)
         await self.audience.prepare(ConversationRef.parse(message.conversation_id))
-        self.push(message)
+        if not self.push(message):
+            await self.bus.drain()  # BusUnavailable keeps the row for a later retry
 
     # --- reading -------------------------------------------------------------------------
 
@@ -371,7 +387,7 @@ class ChatService:
         ref = ConversationRef.parse(conversation_id)
         frame = orjson.dumps({"type": "receipt", "conversation_id": conversation_id,
                               "user_id": str(user_id), "seq": seq})
-        self.sessions.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
+        self.bus.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
 
     async def typing(self, user_id: int, conversation_id: str, relay: bool = True) -> None:
         """Tell the other members the user is typing; current members only.
@@ -384,7 +400,7 @@ class ChatService:
         if not relay:
             return
         frame = orjson.dumps({"type": "typing", "conversation_id": conversation_id, "user_id": str(user_id)})
-        self.sessions.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
+        self.bus.push_event([m for m in self.audience.members(ref) if m != user_id], frame)
 
     async def set_flags(self, user_id: int, conversation_id: str, muted: bool | None, pinned: bool | None) -> MembershipRow:
         membership = await self.conversation(user_id, conversation_id)
@@ -449,7 +465,7 @@ class ChatService:
         await self._db.transaction("message_update", write)
         message.body, message.edited_at, message.recalled = body, edited_at, recalled
         message.invalidate()
-        self.sessions.push_event(self.audience.members(ref), message_frame("message.updated", message))
+        self.bus.push_event(self.audience.members(ref), message_frame("message.updated", message))
         return message
 
 

@@ -136,6 +136,11 @@ class SendWriter:
             self._dispatched = done + self._dispatched
             raise
 
+    def mark_dispatched(self, message_ids: list[int]) -> None:
+        """Messages dispatched after `on_committed` returned (pushes to other nodes that went
+        out later): their outbox rows are deleted with the next batch, like the others."""
+        self._dispatched.extend(message_ids)
+
     def enqueue(self, send: PendingSend) -> None:
         """Queue a send; its future gets (the stored message, True if new) once committed."""
         if self._task is None or self._closing:

@@ -154,6 +154,10 @@ def _validate(config: Config) -> None:
         redis = urlsplit(config.redis.url)
         if redis.scheme not in {"redis", "rediss", "unix"} or not _port_ok(redis):
             raise ConfigError("redis.url", "use redis://host:port/db, or leave it empty for embedded")
+    if not config.redis.prefix or not all(c.isalnum() or c in "_-." for c in config.redis.prefix):
+        raise ConfigError("redis.prefix", "letters, digits, '_', '-' and '.' only, not empty")
+    if not 1 <= config.redis.lease_s <= 300:
+        raise ConfigError("redis.lease_s", f"must be 1..300, got {config.redis.lease_s}")
     if not 0 < config.server.port < 65536:
         raise ConfigError("server.port", f"must be 1..65535, got {config.server.port}")
     for key, value, low in (("max_single_mb", config.files.max_single_mb, 1),

@@ -35,6 +35,8 @@ class DatabaseConfig:
 @dataclass(frozen=True)
 class RedisConfig:
     url: str = ""  # empty: embedded (in-process routing and presence)
+    prefix: str = "lucky"  # every key and channel starts with "<prefix>:" (several sites may share a Redis)
+    lease_s: float = 15.0  # a node that stops renewing its lease this long is dead to the others
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import logging
 import orjson
 
 from .. import cursors
-from ..chat.delivery import Sessions
+from ..bus import Bus
 from ..clock import Clock
 from ..config import ChatConfig
 from ..errors import LuckyError, conflict, forbidden, not_found, validation_failed
@@ -25,12 +25,12 @@ MAX_REQUEST_MESSAGE = 200
 
 
 class FriendService:
-    def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, sessions: Sessions) -> None:
+    def __init__(self, db: Database, config: ChatConfig, clock: Clock, ids: Snowflake, bus: Bus) -> None:
         self._db = db
         self._config = config
         self._clock = clock
         self._ids = ids
-        self._sessions = sessions
+        self._bus = bus
         self._store = SocialStore(db)
         self._users = UserStore(db)
         self._blocked_by: dict[int, frozenset[int]] = {}  # user -> whom they block
@@ -170,7 +170,7 @@ class FriendService:
         friends = await self.friend_ids(user_id)
         if friends:
             frame = orjson.dumps({"type": "presence", "user_id": str(user_id), "online": online})
-            self._sessions.push_event(friends, frame)
+            self._bus.push_event(friends, frame)
 
     def is_online(self, user_id: int) -> bool:
-        return bool(self._sessions.of_user(user_id))
+        return self._bus.is_online(user_id)

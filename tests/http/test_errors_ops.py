@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from lucky_server.app import build_app
 from lucky_server.web.routing import spec_of
 
-from ..conftest import Api
+from ..conftest import Api, MakeConfig
+from ..services import PrivateRedis, free_port
 from .conftest import PASSWORD, MakeApi, assert_error
 
 
@@ -127,11 +131,39 @@ async def test_readyz_is_503_when_file_storage_is_unwritable(make_api: MakeApi) 
     assert (await api.call("GET", "/healthz"))[0] == 200
 
 
-async def test_readyz_is_503_when_redis_is_unreachable(make_api: MakeApi) -> None:
-    api = await make_api(redis={"url": "redis://127.0.0.1:1/0"})
-    status, body = await api.call("GET", "/readyz")
-    assert status == 503, body
-    assert body["checks"]["redis"]["ok"] is False
+async def test_readyz_says_degraded_while_redis_is_down_and_ready_when_back(make_api: MakeApi, tmp_path: Path) -> None:
+    redis = PrivateRedis(str(tmp_path))
+    redis.start()
+    try:
+        api = await make_api(redis={"url": redis.url, "prefix": "lucky"})
+        status, body = await api.call("GET", "/readyz")
+        assert (status, body["status"], body["bus"]["ok"]) == (200, "ready", True), body
+        redis.kill()
+        for _ in range(100):  # the bus notices at its next command or heartbeat
+            status, body = await api.call("GET", "/readyz")
+            if body["status"] == "degraded" and not body["bus"]["ok"]:
+                break
+            await asyncio.sleep(0.1)
+        assert status == 200, body  # still serving: a load balancer keeps sending it sockets
+        assert body["status"] == "degraded" and body["checks"]["redis"]["ok"] is False, body
+        assert "outbox" in body["detail"]
+        redis.start()
+        for _ in range(100):
+            status, body = await api.call("GET", "/readyz")
+            if body["status"] == "ready" and body["bus"]["ok"]:
+                break
+            await asyncio.sleep(0.1)
+        assert (status, body["status"], body["bus"]["ok"]) == (200, "ready", True), body
+    finally:
+        redis.kill()
+
+
+async def test_a_node_refuses_to_start_when_redis_is_unreachable(make_config: MakeConfig, tmp_path: Path) -> None:
+    app = build_app(make_config(redis={"url": f"redis://127.0.0.1:{free_port()}/0"}))
+    runner = web.AppRunner(app)
+    with pytest.raises(Exception, match="cannot reach Redis at .*: start Redis"):
+        await runner.setup()
+    await runner.cleanup()
 
 
 async def test_metrics_is_prometheus_text(api: Api) -> None:
