@@ -44,6 +44,13 @@ class LocalBus:
     async def broadcast(self, topic: str, payload: dict[str, Any]) -> None:
         await run_handlers(self._handlers, topic, payload)
 
+    async def tell(self, instance: str, topic: str, payload: dict[str, Any]) -> None:
+        if instance == self.instance:
+            await run_handlers(self._handlers, topic, payload)
+
+    def holders(self, user_id: int) -> set[str]:
+        return {self.instance} if self._sessions.of_user(user_id) else set()
+
     async def drain(self) -> None:
         return None
 

@@ -55,6 +55,13 @@ class Bus(Protocol):
         """Run the topic's handlers here, then on every other node (best effort: a node that
         misses one catches up by its own means, say the revocation feed's poll)."""
 
+    async def tell(self, instance: str, topic: str, payload: dict[str, Any]) -> None:
+        """Run the topic's handlers on one node only (this one: at once), e.g. the node that owns
+        a call; dropped if that node cannot be reached."""
+
+    def holders(self, user_id: int) -> set[str]:
+        """The instances holding a socket of the user (this one included)."""
+
     async def drain(self) -> None:
         """Wait until the pushes queued so far are out; BusUnavailable if they could not be."""
 

@@ -68,6 +68,9 @@ class RedisBus:
         self._round: asyncio.Future[None] | None = None  # the next flush's outcome, for drain()
         self._published: Published = lambda ids: None
         self._tasks: list[asyncio.Task[None]] = []
+        # Broadcasts from other nodes, handled one at a time in the order they came (a call's
+        # signals must not overtake each other), off the listener so it never waits on a handler.
+        self._inbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._up = False
         self._detail = "not started"
         self.publishes = 0  # PUBLISH commands sent (bench: Redis commands per message)
@@ -150,6 +153,20 @@ class RedisBus:
         self._queue(self._keys.all, wire.broadcast_entry(self.instance, topic, payload))
         if not self._tasks:  # not serving (a CLI run): no flusher, so out now
             await self._flush()
+
+    async def tell(self, instance: str, topic: str, payload: dict[str, Any]) -> None:
+        if instance == self.instance:
+            await run_handlers(self._handlers, topic, payload)
+            return
+        self._queue(self._keys.to(instance), wire.broadcast_entry(self.instance, topic, payload))
+        if not self._tasks:
+            await self._flush()
+
+    def holders(self, user_id: int) -> set[str]:
+        found = set(self._elsewhere.get(user_id, ()))
+        if self._sessions.of_user(user_id):
+            found.add(self.instance)
+        return found
 
     # --- flushing --------------------------------------------------------------------------------
 
@@ -248,11 +265,16 @@ class RedisBus:
                 elif kind == wire.PRESENCE:
                     self._seen(head["n"], int(head["u"]), bool(head["on"]))
                 elif kind == wire.BROADCAST:
-                    asyncio.create_task(run_handlers(self._handlers, head["topic"], head["p"]))
+                    self._inbox.put_nowait((head["topic"], head["p"]))
                 elif kind == wire.GONE:
                     self._forget_node(head["n"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed bus payload of %d bytes", len(payload))
+
+    async def _handle_forever(self) -> None:
+        while True:
+            topic, payload = await self._inbox.get()
+            await run_handlers(self._handlers, topic, payload)
 
     def _seen(self, instance: str, user_id: int, online: bool) -> None:
         self._nodes.add(instance)
@@ -389,7 +411,8 @@ class RedisBus:
         self._up_again()
         self._tasks = [asyncio.create_task(self._listen_forever(), name="bus-listen"),
                        asyncio.create_task(self._flush_forever(), name="bus-flush"),
-                       asyncio.create_task(self._beat_forever(), name="bus-beat")]
+                       asyncio.create_task(self._beat_forever(), name="bus-beat"),
+                       asyncio.create_task(self._handle_forever(), name="bus-handle")]
 
     async def stop(self) -> None:
         """Leave the bus: last pushes out, this node's presence and heartbeat removed, the others told."""
