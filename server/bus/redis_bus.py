@@ -37,6 +37,7 @@ from .workers import WorkerLease
 
 log = logging.getLogger(__name__)
 
+RELOAD_EVERY = 20  # heartbeats between full re-reads of who is connected where
 RECONNECT_S = (0.1, 0.25, 0.5, 1.0, 2.0)  # waits between reconnects, the last repeated
 
 
@@ -62,6 +63,7 @@ class RedisBus:
         self._handlers: dict[str, list[Broadcast]] = {}
         self._elsewhere: dict[int, set[str]] = {}  # user id -> the other instances holding a socket
         self._nodes: set[str] = set()  # other instances seen alive
+        self._replaying: list[tuple[str, int, bool]] | None = None
         self._outgoing: dict[str, list[bytes]] = {}  # channel -> entries of the next flush
         self._waiting_ids: list[int] = []  # messages whose remote pushes are in the next flush
         self._wake = asyncio.Event()
@@ -277,6 +279,8 @@ class RedisBus:
             await run_handlers(self._handlers, topic, payload)
 
     def _seen(self, instance: str, user_id: int, online: bool) -> None:
+        if self._replaying is not None:
+            self._replaying.append((instance, user_id, online))  # applied again to the fresh replica
         self._nodes.add(instance)
         if online:
             self._elsewhere.setdefault(user_id, set()).add(instance)
@@ -302,13 +306,19 @@ class RedisBus:
         alive = await self._client.mget([self._keys.node(i) for i in others]) if others else []
         elsewhere: dict[int, set[str]] = {}
         nodes: set[str] = set()
-        for instance, beat in zip(others, alive):
-            if beat is None:
-                continue
-            nodes.add(instance)
-            for user in await self._client.hkeys(self._keys.presence(instance)):
-                elsewhere.setdefault(int(user), set()).add(instance)
+        self._replaying = []  # presence entries handled while reading: newer than what is read
+        try:
+            for instance, beat in zip(others, alive):
+                if beat is None:
+                    continue
+                nodes.add(instance)
+                for user in await self._client.hkeys(self._keys.presence(instance)):
+                    elsewhere.setdefault(int(user), set()).add(instance)
+        finally:
+            replay, self._replaying = self._replaying, None
         self._elsewhere, self._nodes = elsewhere, nodes
+        for instance, user_id, online in replay:
+            self._seen(instance, user_id, online)
 
     # --- this node's heartbeat -------------------------------------------------------------------
 
@@ -354,6 +364,8 @@ class RedisBus:
                 await self._beat()
                 if ticks % 3 == 0:
                     await self._prune()
+                if ticks % RELOAD_EVERY == 0:
+                    await self._load_replica()  # a safety net: pub/sub never said otherwise
             except (RedisError, OSError) as exc:
                 self._down(exc)
             except Exception:
