@@ -11,7 +11,6 @@ first and the groups service, which changes groups, last.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import secrets
 import socket
@@ -202,7 +201,7 @@ async def _bus(config: Config, clock: Clock, sessions: Sessions, worker_id: int)
         yield LocalBus(sessions), Snowflake(worker_id, clock)
         return
     from .bus.redis_bus import RedisBus
-    from .bus.workers import OFFLINE_WORKER, WorkerLease
+    from .bus.workers import WorkerLease
 
     name = node_name(config)
     instance = f"{name}/{secrets.token_hex(3)}"
@@ -210,14 +209,7 @@ async def _bus(config: Config, clock: Clock, sessions: Sessions, worker_id: int)
     lease = WorkerLease(keys, instance, int(config.redis.lease_s * 1000))
     bus = RedisBus(config.redis.url, keys, instance, name, sessions, clock, config.redis.lease_s, lease,
                    public_url=config.public_url)
-    try:
-        worker = await lease.acquire(bus.client)
-    except Exception as exc:  # noqa: BLE001 - Redis unreachable: said, and a fallback id
-        log.warning("cannot lease a Snowflake worker id from Redis (%s); using the offline id %d "
-                    "(process %d)", exc, OFFLINE_WORKER, os.getpid())
-        worker = OFFLINE_WORKER
-    ids = Snowflake(worker, clock)
-    lease.ids = ids
+    ids = await lease.snowflake(bus.client, clock)
     try:
         yield bus, ids
     finally:

@@ -8,10 +8,12 @@ moves to a free id: ids made before and after stay unique, since no two holders 
 from __future__ import annotations
 
 import logging
+import os
 import random
 
 import redis.asyncio as aioredis
 
+from ..clock import Clock
 from ..ids import MAX_WORKER, Snowflake
 from .keys import RedisKeys
 
@@ -43,7 +45,19 @@ class WorkerLease:
         self._instance = instance
         self._lease_ms = lease_ms
         self.worker_id = -1
-        self.ids: Snowflake | None = None  # moved to a new id should the lease be lost
+        self._ids: Snowflake | None = None  # moved to a new id should the lease be lost
+
+    async def snowflake(self, client: aioredis.Redis, clock: Clock) -> Snowflake:
+        """Ids made under a leased worker id; the offline one (said in a warning) when Redis
+        cannot be reached, which only a CLI run outlives: a server then refuses to start."""
+        try:
+            worker = await self.acquire(client)
+        except Exception as exc:  # noqa: BLE001 - Redis unreachable, or every id taken
+            log.warning("cannot lease a Snowflake worker id from Redis (%s); process %d uses the offline id %d",
+                        exc, os.getpid(), OFFLINE_WORKER)
+            worker = OFFLINE_WORKER
+        self._ids = Snowflake(worker, clock)
+        return self._ids
 
     async def acquire(self, client: aioredis.Redis) -> int:
         start = random.randrange(OFFLINE_WORKER)  # nodes starting together rarely contend
@@ -61,8 +75,8 @@ class WorkerLease:
         if int(kept) == 0:
             lost = self.worker_id
             new = await self.acquire(client)
-            if self.ids is not None:
-                self.ids.use_worker(new)
+            if self._ids is not None:
+                self._ids.use_worker(new)
             log.error("Snowflake worker id %d was taken by another process while Redis was away; "
                       "this node now makes ids as worker %d", lost, new)
 
