@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+from lucky_server.keys import CORE
 
 from ..chat.conftest import direct_id
+from ..services import REDIS_URL, redis_prefix
 from .conftest import TwoNodes
 
 
@@ -36,3 +40,29 @@ async def test_logout_on_one_node_kicks_the_socket_on_the_other_at_once(two_node
     assert any(f.get("type") == "kick" and f.get("reason") == "logout" for f in frames), frames
     status, _ = await two.api.__class__(two.client, ann.token).call("GET", "/api/v1/me")
     assert status == 401
+
+
+async def test_a_group_message_is_one_publish_per_other_node_not_one_per_member(make_chat: Any) -> None:
+    redis = {"url": REDIS_URL, "prefix": redis_prefix(), "lease_s": 3}
+    nodes = [await make_chat(redis=redis) for _ in range(3)]
+    owner = await nodes[0].user("owner")
+    members = [await nodes[0].user(f"member{i}") for i in range(6)]  # two on each node
+    status, body = await owner.api.call("POST", "/api/v1/groups", {
+        "name": "spread", "member_ids": [m.id for m in members]})
+    assert status == 201, body
+    group_id = body["id"]
+    sender = await nodes[0].connect(owner)
+    devices = [await nodes[i % 3].connect(m) for i, m in enumerate(members)]
+    await asyncio.sleep(0.3)  # presence entries travel
+    for device in devices:  # the group's creation message, pushed before we measure
+        await device.barrier()
+    bus = nodes[0].client.server.app[CORE].bus
+    before = bus.publishes
+    sent = await sender.request({"type": "send", "group_id": group_id, "client_msg_id": "g1", "kind": "text",
+                                 "body": {"text": "to all"}}, "sent")
+    for device in devices:
+        got = await device.expect("message")
+        assert got["message"]["id"] == sent["message"]["id"]
+    assert bus.publishes - before == 2  # nodes two and three, each once, for four remote members
+    for device in devices:
+        assert [f for f in await device.barrier() if f["type"] == "message"] == []
