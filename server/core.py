@@ -114,7 +114,7 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                 audit=audit, calls=calls, console_sessions=ConsoleSessions(db, config.console, clock, auth, audit),
                 releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,
                                         config.public_url),
-                qr=QrLogin(db, config.auth, clock, auth, config.public_url),
+                qr=QrLogin(db, config.auth, clock, auth, config.public_url, bus),
                 devices=DeviceService(db, clock, ids, auth),
                 phones=build_phone_accounts(config.auth, db, clock, ids, keyring.pii, auth, deliveries))
 

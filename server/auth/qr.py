@@ -8,10 +8,10 @@ browser), exactly once: a conditional UPDATE in the database claims it, in the s
 transaction that writes the session, so two concurrent polls cannot both get it, on one node or
 on several.
 
-State lives in the database (any node can answer). A change made on this node wakes its
-long-polling browsers at once (`_Watchers`); a change made on another node is seen by the
-long-poll's re-read every `REREAD_S` seconds. Issue 13 (Redis) replaces that re-read with a
-published wake-up: `_Watchers.notify` is the seam. Knows nothing of HTTP.
+State lives in the database (any node can answer). A change is broadcast on the bus (topic
+`qr`), so the long-polling browser wakes at once on whichever node it waits; the long-poll's
+re-read every `auth.qr_reread_s` seconds is only the safety net should a broadcast be lost
+(pub/sub may drop), and notices the expiry. Knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 import segno
 
+from ..bus import Bus
 from ..clock import Clock
 from ..config import AuthConfig
 from ..errors import LuckyError, conflict, forbidden, not_found, unauthorized
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 PENDING, SCANNED, CONFIRMED, EXPIRED, CANCELLED = "pending", "scanned", "confirmed", "expired", "cancelled"
 WAITING = (PENDING, SCANNED)  # states a long-poll waits in; the others are final
 MAX_WAIT_S = 30
-REREAD_S = 1.0  # a long-poll re-reads its row this often, for changes made on other nodes
+TOPIC = "qr"  # the bus topic of state changes: {"qr_id": ...}
 KEEP_EXPIRED_MS = 3_600_000  # an expired session still answers `expired` this long, then 404
 CLEANUP_BATCH = 500
 # What `create` makes (token_urlsafe); anything else names no session and is not looked up
@@ -116,7 +117,8 @@ class _Watchers:
 
 
 class QrLogin:
-    def __init__(self, db: Database, config: AuthConfig, clock: Clock, auth: AuthService, public_url: str) -> None:
+    def __init__(self, db: Database, config: AuthConfig, clock: Clock, auth: AuthService, public_url: str,
+                 bus: Bus) -> None:
         self._db = db
         self._config = config
         self._clock = clock
@@ -125,6 +127,11 @@ class QrLogin:
         self._store = QrStore(db)
         self._users = UserStore(db)
         self._watchers = _Watchers()
+        self._bus = bus
+        bus.on(TOPIC, self._changed)
+
+    async def _changed(self, payload: dict[str, object]) -> None:
+        self._watchers.notify(str(payload["qr_id"]))
 
     # --- the browser ----------------------------------------------------------------------
 
@@ -175,10 +182,10 @@ class QrLogin:
                 left = deadline - loop.time()
                 if left <= 0:
                     break
-                # Woken at once by a change on this node; otherwise a re-read every REREAD_S
-                # sees changes made elsewhere, and the expiry.
+                # Woken at once by a change on any node (the bus); the re-read is the safety
+                # net for a lost broadcast, and sees the expiry.
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(changed.wait(), min(left, REREAD_S))
+                    await asyncio.wait_for(changed.wait(), min(left, self._config.qr_reread_s))
                 changed.clear()  # before the read: a change after it sets the event again
                 fresh = await self._store.get(qr_id)
                 if fresh is None:  # removed by the clean-up meanwhile
@@ -249,7 +256,7 @@ class QrLogin:
                 raise conflict("This QR sign-in session changed meanwhile; look at it again.")
 
         await self._db.transaction(f"qr_{target}", write)
-        self._watchers.notify(qr_id)
+        await self._bus.broadcast(TOPIC, {"qr_id": qr_id})  # wakes the browser's long-poll, on any node
 
     # --- state, clean-up ------------------------------------------------------------------
 

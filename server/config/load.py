@@ -196,6 +196,8 @@ def _validate(config: Config) -> None:
     ):
         if value <= 0:
             raise ConfigError(key, "must be greater than 0")
+    if config.auth.qr_reread_s <= 0:
+        raise ConfigError("auth.qr_reread_s", "must be greater than 0")
     if config.push.timeout_s <= 0:
         raise ConfigError("push.timeout_s", "must be greater than 0")
     if config.outbox.grace_s < 0:

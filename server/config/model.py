@@ -54,6 +54,7 @@ class AuthConfig:
     lock_window_s: int = 900
     revocation_poll_s: int = 2  # how often revocations made by other processes are looked for; 0: never
     qr_ttl_s: int = 120  # a QR sign-in session not finished within this expires
+    qr_reread_s: float = 1.0  # a QR long-poll re-reads its session this often (a bus wake-up is at once)
     sms_provider: str = "log"  # log (the code goes to the server log) or webhook
     sms_webhook_url: str = ""
     sms_webhook_secret: str = ""  # signs each SMS webhook POST (X-Lucky-Signature)

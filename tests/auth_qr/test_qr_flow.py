@@ -10,7 +10,6 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 import segno
 from PIL import Image
 
@@ -110,10 +109,9 @@ async def test_the_device_is_named_after_the_browser_without_a_body(api: Api, ba
     assert {d["id"]: d["name"] for d in devices["items"]}[device_id] == "Firefox on Linux"
 
 
-async def test_a_long_poll_wakes_on_the_scan_and_on_the_confirm(api: Api, backend: str,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_long_poll_wakes_on_the_scan_and_on_the_confirm(make_api: MakeApi, backend: str) -> None:
     # No periodic re-read within the test: only the wake-up can answer before the wait ends.
-    monkeypatch.setattr("lucky_server.auth.qr.REREAD_S", 60.0)
+    api = await make_api(auth={"qr_reread_s": 60})
     bob_set = await register(api, "bob")
     bob = signed_in(api, bob_set)
     browser = await _create(api)
@@ -262,9 +260,8 @@ async def test_a_bad_device_body_is_refused(api: Api, backend: str) -> None:
     assert_error(await api.call("POST", "/api/v1/auth/qr", {"device": 5}), 422, "validation_failed", "device")
 
 
-async def test_a_shutdown_answers_waiting_long_polls_at_once(api: Api, backend: str,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("lucky_server.auth.qr.REREAD_S", 60.0)  # only the stop can end the wait early
+async def test_a_shutdown_answers_waiting_long_polls_at_once(make_api: MakeApi, backend: str) -> None:
+    api = await make_api(auth={"qr_reread_s": 60})  # only the stop can end the wait early
     browser = await _create(api)
     started = time.monotonic()
     poll = asyncio.create_task(_poll(api, browser, wait=20))
