@@ -173,12 +173,19 @@ def serve(
     port: Optional[int] = typer.Option(None, help="Port (overrides server.port; 0 picks a free one)."),
     node_id: Optional[str] = typer.Option(None, "--node-id", help="This node's name in a multi-node site."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    workers: int = typer.Option(1, "--workers", min=1, max=256,
+                                help="Server processes sharing the port (SO_REUSEPORT), each a node on the bus; "
+                                     "above 1 needs database.url on PostgreSQL and redis.url."),
+    worker: bool = typer.Option(False, "--worker", hidden=True,
+                                help="Run as one worker of `--workers N` (started by the supervisor)."),
 ) -> None:
     """Serve HTTP and WebSocket until SIGTERM or SIGINT, then drain and exit.
 
-    Logs `listening on http://HOST:PORT` when ready.
+    Logs `listening on http://HOST:PORT` when ready (with --workers, once, when every worker
+    listens). With --workers N this process supervises N workers: it applies the migrations,
+    restarts a worker that dies, and passes SIGTERM/SIGINT on to them.
 
-    Example: lucky serve --data-dir ./data --host 0.0.0.0 --port 8080
+    Example: lucky serve --data-dir ./data --host 0.0.0.0 --port 8080 --workers 4
     """
     overrides = _overrides(None, None, None, host, port)
     if port == 0:
@@ -197,8 +204,16 @@ def serve(
                         stream=sys.stderr)
     from lucky_server.runner import install_event_loop, serve as run_server
 
+    if workers > 1:
+        from .workers import supervise
+
+        raise typer.Exit(supervise(config, data_dir, workers, log_level))
+    if worker:
+        from .workers import die_with_parent
+
+        die_with_parent()
     install_event_loop()
-    asyncio.run(run_server(config))
+    asyncio.run(run_server(config, reuse_port=worker, apply_migrations=not worker))
 
 
 @app.command()

@@ -58,8 +58,13 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> ServeError:
     return ServeError(f"cannot listen on {host}:{port}: {reason}")
 
 
-async def serve(config: Config) -> None:
-    """Serve until SIGTERM or SIGINT, then drain; raises ServeError if it cannot listen."""
+async def serve(config: Config, *, reuse_port: bool = False, apply_migrations: bool = True) -> None:
+    """Serve until SIGTERM or SIGINT, then drain; raises ServeError if it cannot listen.
+
+    `reuse_port`: one of the workers of `lucky serve --workers N`, which all listen on the same
+    port (SO_REUSEPORT: the kernel spreads new connections over them). Their parent applied
+    the migrations, so a worker only checks the schema (`apply_migrations=False`).
+    """
     host = config.server.host
     sock = _bind_free_port(host) if config.server.port == 0 else None
     if sock is not None:
@@ -72,7 +77,7 @@ async def serve(config: Config) -> None:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    app = build_app(config)
+    app = build_app(config, apply_migrations=apply_migrations)
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=config.server.shutdown_timeout_s)
     started = False
@@ -81,11 +86,12 @@ async def serve(config: Config) -> None:
         # also when setup or the bind fails, so no database thread is left holding the process.
         await runner.setup()
         # No SO_REUSEADDR on purpose: a second server on a port already in use must fail.
+        # SO_REUSEPORT only between workers of one `lucky serve --workers N` (same user).
         site: web.BaseSite
         if sock is not None:
             site = web.SockSite(runner, sock)
         else:
-            site = web.TCPSite(runner, host, config.server.port)
+            site = web.TCPSite(runner, host, config.server.port, reuse_port=reuse_port or None)
         try:
             await site.start()
         except OSError as exc:
