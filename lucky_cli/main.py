@@ -21,7 +21,8 @@ from lucky_server.config import CONFIG_FILE, ConfigError, load_config, render_de
 from lucky_server.core import database_for, open_core
 from lucky_server.errors import LuckyError
 from lucky_server.jobs.service import JobWarning
-from lucky_server.ops.health import Check, check_all, warnings
+from lucky_server.ops.health import Check, check_all, node_check, warnings
+from lucky_server.ops.nodes import MAX_SKEW_MS, NodesView
 from lucky_server.runner import ServeError
 from lucky_server.storage import DatabaseError
 from lucky_server.storage.migrate import migrate as apply_migrations
@@ -245,15 +246,18 @@ def migrate(data_dir: Path = DataDir) -> None:
 def doctor(data_dir: Path = DataDir) -> None:
     """Check every configured backend (database, Redis, file storage) and print a table.
 
-    Exits 1 if any check fails. Also warns (a `warn` row, exit 0) about a scheduled job that
-    failed 3 times in a row or has not succeeded for 3 of its intervals, and about outbox or
-    push rows pending over 10 minutes or marked failed.
+    With redis.url set, also lists every node on the bus (its version, last heartbeat and
+    clock skew against Redis, and this machine's) and fails the `nodes` row when a clock is
+    more than 1 s off or the nodes run different versions. Exits 1 if any check fails. Also
+    warns (a `warn` row, exit 0) about a scheduled job that failed 3 times in a row or has not
+    succeeded for 3 of its intervals, and about outbox or push rows pending over 10 minutes
+    or marked failed.
 
     Example: lucky doctor --data-dir ./data
     """
     config = require_config(data_dir)
 
-    async def go() -> tuple[list[Check], list[JobWarning]]:
+    async def go() -> tuple[list[Check], list[JobWarning], NodesView | None]:
         db = database_for(config)
         try:
             await db.open()
@@ -261,21 +265,51 @@ def doctor(data_dir: Path = DataDir) -> None:
             pass  # the database check below reports it
         try:
             checks: list[Check] = await check_all(config, db)
+            view: NodesView | None = None
+            if config.redis.url and all(c.ok for c in checks if c.name == "redis"):
+                nodes, view = await node_check(config)
+                checks.append(nodes)
             database_ok = all(c.ok for c in checks if c.name == "database")
-            return checks, await warnings(db, Clock().now_ms()) if database_ok else []
+            return checks, await warnings(db, Clock().now_ms()) if database_ok else [], view
         finally:
             await db.close()
 
-    checks, concerns = asyncio.run(go())
+    checks, concerns, view = asyncio.run(go())
     rows: list[list[output.Cell]] = [
         [c.name, output.styled("ok", "green") if c.ok else output.styled("FAIL", "red"), c.target, c.detail,
          f"{c.seconds * 1000:.0f} ms"] for c in checks]
     # Warnings (a job failing again and again, a backlog) are rows too, but do not fail doctor.
     rows += [[w.subject, output.styled("warn", "yellow"), w.target, w.detail, ""] for w in concerns]
     output.table(f"lucky doctor: {data_dir}", ["backend", "status", "where", "detail", "time"], rows)
+    if view is not None:
+        _nodes_table(view, config.redis.prefix)
     failed = [c.name for c in checks if not c.ok]
     if failed:
         raise fail(f"{', '.join(failed)} failed: see the table above")
+
+
+def _nodes_table(view: NodesView, prefix: str) -> None:
+    """The nodes on the bus and this machine, clocks against Redis TIME (off by > 1 s in red)."""
+    def skew(ms: int) -> output.Cell:
+        text = f"{ms:+d} ms"
+        return output.styled(text, "red") if abs(ms) > MAX_SKEW_MS else text
+
+    def duration(ms: int) -> str:
+        seconds = ms / 1000
+        if seconds < 120:
+            return f"{seconds:.1f} s"
+        return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+    versions = {n.version for n in view.nodes}
+    rows: list[list[output.Cell]] = [
+        [n.name, n.instance, n.host, str(n.pid),
+         output.styled(n.version, "red") if len(versions) > 1 else n.version,
+         f"{duration(n.age_ms)} ago", duration(n.up_ms), skew(n.skew_ms),
+         "" if n.connections is None else str(n.connections)] for n in view.nodes]
+    rows.append(["(this doctor)", "", view.host, str(os.getpid()), __version__, "", "", skew(view.own_skew_ms), ""])
+    output.table(f"nodes on the bus ({prefix}:nodes)",
+                 ["name", "instance", "host", "pid", "version", "heartbeat", "up", "clock skew", "sockets"], rows,
+                 no_wrap=("instance",))
 
 
 # Typer (0.16+) vendors click, so its exception classes are found through a public name

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from ..blobs import BlobStore, open_blob_store
+from ..clock import Clock
 from ..config import Config
 from ..storage import Database, DatabaseError
 from ..storage.migrate import status as schema_status
 from ..storage.stores.jobs import JobStore
 from ..jobs.service import JobWarning, job_warnings
+from .nodes import MAX_SKEW_MS, NodesView, read_nodes
 
 
 @dataclass(frozen=True)
@@ -103,3 +105,24 @@ async def warnings(db: Database, now_ms: int) -> list[JobWarning]:
         return await job_warnings(JobStore(db), now_ms)
     except Exception:  # noqa: BLE001 - the database check reports the failure
         return []
+
+
+async def node_check(config: Config, clock: Clock | None = None) -> tuple[Check, NodesView | None]:
+    """`lucky doctor`'s look at every node on the bus (`redis.url` set): fails when a clock is
+    more than a second off Redis's or the nodes run different versions. Not part of /readyz:
+    one node's clock is no reason to take another out of the load balancer."""
+    started = time.perf_counter()
+    target = f"redis {config.redis.prefix}:nodes"
+    try:
+        view = await asyncio.wait_for(read_nodes(config.redis.url, config.redis.prefix, clock), timeout=5)
+    except Exception as exc:  # noqa: BLE001 - any failure is the check's answer
+        detail = "no answer within 5 s" if isinstance(exc, asyncio.TimeoutError) else str(exc).strip()
+        return Check("nodes", False, target, detail or type(exc).__name__, time.perf_counter() - started), None
+    problems = view.problems
+    if problems:
+        detail = "; ".join(problems)
+    elif view.nodes:
+        detail = f"{len(view.nodes)} node(s) on the bus, one version, clocks within {MAX_SKEW_MS} ms of Redis"
+    else:
+        detail = "no node is on the bus (none is running)"
+    return Check("nodes", not problems, target, detail, time.perf_counter() - started), view
