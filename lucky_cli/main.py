@@ -37,6 +37,7 @@ from .groups import group_app
 from .jobs import jobs_app
 from .links import link_app
 from .outbox import outbox_app
+from .proxy import proxy_app
 from .releases import release_app
 from .secrets import secrets_app
 from .output import CliFailure, fail
@@ -59,6 +60,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(link_app, name="link")
 app.add_typer(release_app, name="release")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(proxy_app, name="proxy")
 app.command("bench")(bench_command)
 
 
