@@ -58,9 +58,9 @@ def test_files_copied_to_s3_are_served_from_there_byte_for_byte(site: Site, buck
         # New uploads go to the bucket; one of content already there reuses the copied blob
         # (its row now says s3), so nothing is stored twice.
         fresh = site.upload(served, token, b"uploaded after the move", "after.txt", "text/plain")
-        again = site.upload(served, token, b"hello from the embedded default\n", "third.txt", "text/plain")
+        known = site.upload(served, token, b"hello from the embedded default\n", "third.txt", "text/plain")
         assert site.download(served, token, fresh["id"]) == (200, b"uploaded after the move")
-        assert site.download(served, token, again["id"]) == (200, b"hello from the embedded default\n")
+        assert site.download(served, token, known["id"]) == (200, b"hello from the embedded default\n")
         assert len([k for k in keys_in(bucket_url) if k.startswith("blobs/")]) == 5
     finally:
         served.stop()
