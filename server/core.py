@@ -43,6 +43,7 @@ from .outbox.service import OutboxService
 from .outbox.wiring import offline_push
 from .releases.service import ReleaseService
 from .search.service import SearchService
+from .shared_ratelimit import Limits
 from .social.avatar import AvatarCache
 from .social.friends import FriendService
 from .social.groups import GroupRules, GroupService
@@ -93,8 +94,9 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
     audience = Audience(db, direct=friends, groups=group_rules)
     files = FileService(db, open_blob_store(config.storage_url), config.files, clock, ids,
                         keyring.url_signing_key, config.public_url, conversations=audience)
+    limits = Limits.over(bus, clock, config.redis.prefix)  # in Redis on a site of several nodes
     auth = AuthService(db, config.auth, keyring, clock, ids,
-                       revocation_listeners=[_closing_sockets(audience, sessions, bus)])
+                       revocation_listeners=[_closing_sockets(audience, sessions, bus)], limits=limits)
     users = UserService(db, auth, clock, files=files)
     deliveries, push_hooks = offline_push(config, db, clock, ids, bus, audience.members,
                                           extra_targets={SMS_KIND: sms_target(config.auth, keyring.pii)})
@@ -105,13 +107,14 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
     calls = CallService(config.calls, clock, ids, sessions, audience, chat=chat)
     audit = AuditLog(db, clock, ids)
     links = LinkService(db, config.links, clock, ids, config.public_url, users=users,
-                        visits=VisitCounter(LinkStore(db), clock, config.links.flush_s))
+                        visits=VisitCounter(LinkStore(db), clock, config.links.flush_s), limits=limits)
     return Core(config, clock, ids, db, keyring, sessions, bus, auth, users, files, friends, chat, groups,
                 SearchService(db), AvatarCache(),
                 links=links,
                 outbox=OutboxService(db, config.outbox, clock, random.Random(), chat.redispatch,
                                      chat.writer.flush_dispatched, deliveries),
-                audit=audit, calls=calls, console_sessions=ConsoleSessions(db, config.console, clock, auth, audit),
+                audit=audit, calls=calls,
+                console_sessions=ConsoleSessions(db, config.console, clock, auth, audit, limits),
                 releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,
                                         config.public_url),
                 qr=QrLogin(db, config.auth, clock, auth, config.public_url, bus),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..clock import Clock
 from ..config import ConsoleConfig
 from ..errors import rate_limited
-from ..ratelimit import RateLimiter
+from ..shared_ratelimit import Limits
 from ..storage import Database, Tx
 from ..storage.stores.console import ConsoleSessionRow, ConsoleSessionStore
 from ..storage.stores.users import UserRecord, UserStore
@@ -48,7 +48,7 @@ class ConsoleSession:
 
 class ConsoleSessions:
     def __init__(self, db: Database, config: ConsoleConfig, clock: Clock, auth: AuthService,
-                 audit: AuditLog) -> None:
+                 audit: AuditLog, limits: Limits) -> None:
         self._db = db
         self._config = config
         self._clock = clock
@@ -56,8 +56,8 @@ class ConsoleSessions:
         self._audit = audit
         self._store = ConsoleSessionStore(db)
         self._users = UserStore(db)
-        self._by_ip = RateLimiter(clock, config.login_rate_per_min, 60.0)
-        self._by_name = RateLimiter(clock, config.login_rate_per_min, 60.0)
+        self._by_ip = limits.limiter("console_ip", config.login_rate_per_min, 60.0)
+        self._by_name = limits.limiter("console_name", config.login_rate_per_min, 60.0)
 
     async def sign_in(self, username: str, password: str, ip: str) -> tuple[str, ConsoleSession]:
         """Check an admin's password and open a session: (the id for the cookie, the session).
@@ -67,7 +67,7 @@ class ConsoleSessions:
         so the form tells a guesser nothing about which accounts are admins.
         """
         name = username.strip().lower()
-        wait = max(self._by_ip.hit(ip), self._by_name.hit(name[:64]))
+        wait = max(await self._by_ip.hit(ip), await self._by_name.hit(name[:64]))
         if wait:
             raise rate_limited(wait, "Too many sign-in attempts; try again later.")
         user = await self._auth.verify_credentials(name, password)

@@ -50,14 +50,14 @@ class PhoneAccounts:
 
     async def request_code(self, raw_phone: str, ip: str) -> tuple[str, int, int]:
         """Send a code (for signing in or binding); (E.164, expires_in, resend_in)."""
-        self._auth.check_ip(ip)
+        await self._auth.check_ip(ip)
         e164 = self.codes.normalize(raw_phone)
         issued = await self.codes.issue(e164, ip)
         return e164, issued.expires_in, issued.resend_in
 
     async def sign_in(self, raw_phone: str, code: str, device: Device, ip: str) -> SmsSignIn:
         """Sign in with a code; with `auth.sms_signup` a phone no account holds gets a new one."""
-        self._auth.check_ip(ip)
+        await self._auth.check_ip(ip)
         e164 = self.codes.normalize(raw_phone)
         if not await self.codes.spend(e164, code):
             raise wrong_code()

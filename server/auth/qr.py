@@ -138,7 +138,7 @@ class QrLogin:
     async def create(self, device: Device, ip: str) -> QrCreated:
         """A new pending session; `device` names the browser's device-to-be (its id is ignored:
         the session always signs in a new device)."""
-        self._auth.check_ip(ip)
+        await self._auth.check_ip(ip)
         now = self._clock.now_ms()
         qr_id = secrets.token_urlsafe(16)  # 128 random bits: a session cannot be guessed
         poll_token = secrets.token_urlsafe(32)
@@ -170,7 +170,7 @@ class QrLogin:
         """The session's state, after waiting up to `wait_s` seconds for it to change from what
         it is now (a final state answers at once). The first poll that sees `confirmed`
         gets the token set; no poll after it does."""
-        self._auth.check_ip(ip)
+        await self._auth.check_ip(ip)
         row = await self._find(qr_id)
         if not poll_token or not hmac.compare_digest(row.poll_hash, hash_poll_token(poll_token)):
             raise unauthorized("Only the browser that created this QR session may poll it (send its poll_token).")

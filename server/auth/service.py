@@ -17,7 +17,7 @@ from ..clock import Clock
 from ..config import AuthConfig
 from ..errors import LuckyError, rate_limited, unauthorized, validation_failed
 from ..ids import Snowflake
-from ..ratelimit import RateLimiter
+from ..shared_ratelimit import Limits
 from ..storage import Database, Tx
 from ..storage.stores.audit import AuditStore
 from ..storage.stores.devices import DeviceStore
@@ -128,7 +128,7 @@ def check_display_name(name: str) -> str:
 
 class AuthService:
     def __init__(self, db: Database, config: AuthConfig, keyring: Keyring, clock: Clock,
-                 ids: Snowflake, revocation_listeners: Sequence[RevocationListener]) -> None:
+                 ids: Snowflake, revocation_listeners: Sequence[RevocationListener], limits: Limits) -> None:
         """`revocation_listeners` hear every revocation (logout, a disabled account, a reused
         refresh token, and those other processes made): they close the sockets it covers."""
         self._db = db
@@ -141,7 +141,7 @@ class AuthService:
         self._devices = DeviceStore(db)
         self._audit = AuditStore(db)
         self._codec = TokenCodec(keyring.jwt_key)
-        self._ip_limiter = RateLimiter(clock, config.ip_rate_per_min, 60.0)
+        self._ip_limiter = limits.limiter("auth_ip", config.ip_rate_per_min, 60.0)  # shared by the nodes
         self._passwords = PasswordHasher()
         self.revocation_listeners = tuple(revocation_listeners)
         # Revocations made by other processes, polled by the server (`lucky serve`).
@@ -176,9 +176,9 @@ class AuthService:
 
     # --- rate limits ---------------------------------------------------------------------
 
-    def check_ip(self, ip: str) -> None:
-        """Count one auth request from `ip`; 429 past `auth.ip_rate_per_min`."""
-        wait = self._ip_limiter.hit(ip)
+    async def check_ip(self, ip: str) -> None:
+        """Count one auth request from `ip`; 429 past `auth.ip_rate_per_min` (on every node together)."""
+        wait = await self._ip_limiter.hit(ip)
         if wait:
             raise rate_limited(wait, "Too many sign-in requests from this address; try again later.")
 
@@ -218,7 +218,7 @@ class AuthService:
     async def register(self, username: str, password: str | None, display_name: str | None, device: Device,
                        ip: str, *, encrypted_password: str | None = None) -> TokenSet:
         """Create an account and sign in; the password plain or as `encrypted_password`."""
-        self.check_ip(ip)  # before the RSA decryption, so the limit also bounds that work
+        await self.check_ip(ip)  # before the RSA decryption, so the limit also bounds that work
         if not self._config.registration_open:
             raise LuckyError(403, "registration_closed",
                              "This server does not accept new sign-ups; ask its operator for an account.")
@@ -229,7 +229,7 @@ class AuthService:
     async def login(self, username: str, password: str | None, device: Device, ip: str, *,
                     encrypted_password: str | None = None) -> TokenSet:
         """Sign in with a password, plain or as `encrypted_password`."""
-        self.check_ip(ip)  # before the RSA decryption, so the limit also bounds that work
+        await self.check_ip(ip)  # before the RSA decryption, so the limit also bounds that work
         password = self.resolve_password(password, encrypted_password)
         user = await self.verify_credentials(username, password)
         if user.disabled:
@@ -310,7 +310,7 @@ class AuthService:
         Presenting a spent token means it was stolen or replayed: the whole family is revoked,
         its access tokens included, exactly like a logout.
         """
-        self.check_ip(ip)
+        await self.check_ip(ip)
         now = self._clock.now_ms()
         token_hash = hash_refresh_token(refresh_token)
         fresh = new_refresh_token()

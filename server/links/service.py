@@ -23,7 +23,7 @@ from ..config import LinksConfig
 from ..cursors import encode_cursor, int_cursor
 from ..errors import LuckyError, forbidden, not_found, rate_limited, unavailable, validation_failed
 from ..ids import MAX_ID, Snowflake
-from ..ratelimit import RateLimiter
+from ..shared_ratelimit import Limits
 from ..storage import Database
 from ..storage.engine import Tx
 from ..storage.stores.audit import AuditStore
@@ -73,7 +73,7 @@ def day_text(day: int) -> str:
 
 class LinkService:
     def __init__(self, db: Database, config: LinksConfig, clock: Clock, ids: Snowflake, public_url: str, *,
-                 users: UserService, visits: VisitCounter) -> None:
+                 users: UserService, visits: VisitCounter, limits: Limits) -> None:
         self._db = db
         self._config = config
         self._clock = clock
@@ -82,7 +82,7 @@ class LinkService:
         self._users = users
         self._store = LinkStore(db)
         self._audit = AuditStore(db)
-        self._limiter = RateLimiter(clock, config.create_per_min, 60.0)
+        self._limiter = limits.limiter("link_create", config.create_per_min, 60.0)
         self._cache = LinkCache(clock, config.cache_size)
         self.visits = visits
 
@@ -104,7 +104,7 @@ class LinkService:
         log as done by `actor_id` (None: the CLI).
         """
         if not operator:
-            wait = self._limiter.hit(str(owner_id))
+            wait = await self._limiter.hit(str(owner_id))
             if wait:
                 raise rate_limited(wait, "Too many links created; try again later.")
         target = normalize_url(url)
