@@ -204,10 +204,17 @@ class RedisBus:
                     pipe.publish(channel, b"".join(entries))
                 receivers = await pipe.execute()
             self.publishes += len(outgoing)
-            for channel, count in zip(outgoing, receivers):
-                if count == 0 and channel != self._keys.all:
-                    # Nobody listens there: the node is gone; its users reconnect elsewhere and sync.
-                    self._forget_node(channel.rsplit(":to:", 1)[-1])
+            # Nobody listening on a node's channel does not mean the node is gone: after a Redis
+            # restart it is back only once it has resubscribed (up to its reconnect backoff), and
+            # its users are still connected to it, so they will not sync. Those messages keep
+            # their outbox rows (redispatched after outbox.grace_s), and the node stays in the
+            # replica: a dead one is forgotten when its lease runs out (_prune). Forgetting it
+            # here, and marking these published, lost every message sent in that window
+            # (tests/cluster/test_faults.py, Redis killed and restarted mid-burst).
+            if any(count == 0 for channel, count in zip(outgoing, receivers) if channel != self._keys.all):
+                # A redispatch waiting in drain() is tried again later, not counted done.
+                failure = BusUnavailable("a node holding a recipient is not listening (resubscribing after a "
+                                         "Redis restart, or dead until its lease ends); the outbox retries")
         except (RedisError, OSError) as exc:
             self._down(exc)
             failure = BusUnavailable(f"Redis is unreachable ({exc}); remote pushes wait in the outbox.")
