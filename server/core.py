@@ -90,7 +90,7 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                sessions: Sessions, bus: Bus) -> Core:
     """Wire the services over an open database, in dependency order; nothing is started."""
     friends = FriendService(db, config.chat, clock, ids, bus)
-    group_rules = GroupRules(db, clock)
+    group_rules = GroupRules(db, clock, bus)
     audience = Audience(db, direct=friends, groups=group_rules)
     files = FileService(db, open_blob_store(config.storage_url), config.files, clock, ids,
                         keyring.url_signing_key, config.public_url, conversations=audience)
@@ -116,7 +116,7 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                 audit=audit, calls=calls,
                 console_sessions=ConsoleSessions(db, config.console, clock, auth, audit, limits),
                 releases=ReleaseService(db, files, config.releases, clock, ids, keyring.url_signing_key,
-                                        config.public_url),
+                                        config.public_url, bus),
                 qr=QrLogin(db, config.auth, clock, auth, config.public_url, bus),
                 devices=DeviceService(db, clock, ids, auth),
                 phones=build_phone_accounts(config.auth, db, clock, ids, keyring.pii, auth, deliveries))

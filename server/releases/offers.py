@@ -3,9 +3,10 @@
 
 The update check is public and called by every app at every start, so it never queries the
 database while its view is cached: the view is loaded once per (platform, channel) and
-dropped on every change this process makes (create, publish, yank, rollout), and when the
-releases' `revision` moves (a change by another process, such as `lucky release publish`;
-looked for every `releases.poll_s` seconds). The scale-out issue broadcasts the drop instead.
+dropped on every change (create, publish, yank, rollout), on every node at once through the
+bus (topic `releases`), and when the releases' `revision` moves (the safety net for a change
+whose broadcast was lost, or made by a process that could not reach Redis; looked for every
+`releases.poll_s` seconds).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from ..clock import Clock
 from ..config import ReleasesConfig
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import LuckyError, conflict, not_found, validation_failed
+from ..bus import Bus
 from ..files.model import MIB, coalesce, payload_too_large
 from ..files.naming import clean_name
 from ..files.service import FileService
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_NOTES = 20_000
 MAX_SIGNATURE = 8192  # a minisign signature as Tauri writes it is about 400 characters
+RELEASES = "releases"  # the bus topic of release changes (the update checks' caches drop their views)
 SIGNED_VARIANT = "release"  # what a download URL signs, so a file's signed URL cannot open a release
 
 
@@ -75,8 +77,9 @@ def rfc3339(ms: int) -> str:
 
 class ReleaseService:
     def __init__(self, db: Database, files: FileService, config: ReleasesConfig, clock: Clock, ids: Snowflake,
-                 url_signing_key: bytes, public_url: str) -> None:
-        """`files` stores and reads the packages' bytes (its blob store, with sha256 and size)."""
+                 url_signing_key: bytes, public_url: str, bus: Bus) -> None:
+        """`files` stores and reads the packages' bytes (its blob store, with sha256 and size);
+        `bus` tells every node to drop its update-check cache when a release changes."""
         self._db = db
         self._files = files
         self.config = config
@@ -85,8 +88,13 @@ class ReleaseService:
         self.store = ReleaseStore(db)
         self._audit = AuditStore(db)
         self.offers = OfferCache(self.store)
+        self._bus = bus
+        bus.on(RELEASES, self._changed_somewhere)
         self._signer = UrlSigner(url_signing_key, config.url_ttl_s)
         self._public_url = public_url
+
+    async def _changed_somewhere(self, payload: dict[str, Any]) -> None:
+        self.offers.invalidate()
 
     # --- publishing ------------------------------------------------------------------------
 
@@ -140,7 +148,7 @@ class ReleaseService:
             await self._db.transaction("release_create", write)
         except UniqueViolation:  # the same version created at the same moment
             raise self._taken(platform, channel, arch, key) from None
-        self.offers.invalidate()
+        await self._bus.broadcast(RELEASES, {})  # every node's update check sees it at once
         log.info("release %s created: %s %s %s%s, %d bytes, %s", release.id, platform, channel, release.version,
                  f" {arch}" if arch else "", release.size, release.state)
         return release
@@ -172,7 +180,7 @@ class ReleaseService:
             return await self.store.get(release.id, tx)
 
         changed = await self._db.transaction(f"release_{state}", write)
-        self.offers.invalidate()
+        await self._bus.broadcast(RELEASES, {})  # every node's update check sees it at once
         if changed is None:
             return await self.get(release.id)
         log.info("release %s (%s %s %s) %s", release.id, release.platform, release.channel, release.version, state)
@@ -199,7 +207,7 @@ class ReleaseService:
                                {"before": before, "after": {k: getattr(updated, k) for k in before}})
 
         await self._db.transaction("release_update", write)
-        self.offers.invalidate()
+        await self._bus.broadcast(RELEASES, {})  # every node's update check sees it at once
         return updated
 
     def _min_version(self, text: str, version: Version) -> str:

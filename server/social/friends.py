@@ -1,12 +1,14 @@
 """Friend requests, friendships, blocks, and presence sent to friends.
 
 Also the `DirectPolicy` of one-to-one chat: blocks and the friendship requirement are
-answered from memory on the send path, loaded once per user and dropped on every change.
+answered from memory on the send path, loaded once per user and dropped on every change, on
+every node at once (the bus topic `friends`).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import orjson
 
@@ -22,6 +24,7 @@ from ..storage.stores.users import UserRecord, UserStore
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_MESSAGE = 200
+FRIENDS = "friends"  # the bus topic of friendship and block changes: {"user_ids": [...]}
 
 
 class FriendService:
@@ -35,6 +38,7 @@ class FriendService:
         self._users = UserStore(db)
         self._blocked_by: dict[int, frozenset[int]] = {}  # user -> whom they block
         self._friends: dict[int, frozenset[int]] = {}
+        bus.on(FRIENDS, self._changed_somewhere)
 
     # --- caches ----------------------------------------------------------------------------
 
@@ -52,10 +56,14 @@ class FriendService:
             self._friends[user_id] = cached
         return cached
 
-    def _forget(self, *user_ids: int) -> None:
-        for uid in user_ids:
-            self._friends.pop(uid, None)
-            self._blocked_by.pop(uid, None)
+    async def _forget(self, *user_ids: int) -> None:
+        """Drop these users' cached friends and blocks here and on every other node."""
+        await self._bus.broadcast(FRIENDS, {"user_ids": list(user_ids)})
+
+    async def _changed_somewhere(self, payload: dict[str, Any]) -> None:
+        for uid in payload["user_ids"]:
+            self._friends.pop(int(uid), None)
+            self._blocked_by.pop(int(uid), None)
 
     # --- the direct-chat policy ------------------------------------------------------------
 
@@ -119,7 +127,7 @@ class FriendService:
             await self._store.befriend(tx, request.from_id, request.to_id, now)
 
         await self._db.transaction("friend_accept", write)
-        self._forget(request.from_id, request.to_id)
+        await self._forget(request.from_id, request.to_id)
         return FriendRequestRow(request.id, request.from_id, request.to_id, request.message, "accepted",
                                 request.created_at)
 
@@ -143,7 +151,7 @@ class FriendService:
 
     async def unfriend(self, user_id: int, other_id: int) -> None:
         removed = await self._db.transaction("unfriend", lambda tx: self._store.unfriend(tx, user_id, other_id))
-        self._forget(user_id, other_id)
+        await self._forget(user_id, other_id)
         if not removed:
             raise not_found("You are not friends with that user.")
 
@@ -152,11 +160,11 @@ class FriendService:
             raise validation_failed("user_id", "another user's id")
         await self._user(other_id)
         await self._store.block(user_id, other_id, self._clock.now_ms())
-        self._forget(user_id)
+        await self._forget(user_id)
 
     async def unblock(self, user_id: int, other_id: int) -> None:
         await self._store.unblock(user_id, other_id)
-        self._forget(user_id)
+        await self._forget(user_id)
 
     async def blocks(self, user_id: int) -> list[UserRecord]:
         ids = sorted(await self._blocks_of(user_id))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .. import cursors
+from ..bus import Bus
 from ..chat.model import ConversationRef, Message
 from ..clock import Clock
 from ..config import ChatConfig
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 OWNER, ADMIN, MEMBER = "owner", "admin", "member"
 JOIN_POLICIES = ("open", "approval", "invite_only")
+GROUP = "group"  # the bus topic of a group's change: {"group_id", "node"} (the other nodes drop their copy)
 MAX_NAME, MAX_ANNOUNCEMENT = 64, 2000
 MEMBERS_CURSOR = "group_members"  # the tag of the member list's cursors (server/cursors.py)
 REQUESTS_CURSOR = "group_requests"  # ...and of the join requests'
@@ -86,10 +88,17 @@ class SystemPoster(Protocol):
 
 
 class GroupRules:
-    """The groups' cache and the `GroupPolicy` of chat; built before chat, needs no chat."""
+    """The groups' cache and the `GroupPolicy` of chat; built before chat, needs no chat.
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    A change made on this node reloads the group here, then tells the other nodes (the bus
+    topic `group`) to drop their copy, so the next message through any node fans out to the
+    members as they are now.
+    """
+
+    def __init__(self, db: Database, clock: Clock, bus: Bus) -> None:
         self._clock = clock
+        self._bus = bus
+        bus.on(GROUP, self._changed_elsewhere)
         self._store = GroupStore(db)
         self._states: dict[int, GroupState] = {}
         # Bumped whenever a committed change is applied to the cache, so that a reload that
@@ -133,8 +142,21 @@ class GroupRules:
         return self._states.get(group_id) or await self._load(group_id)
 
     async def reload(self, group_id: int) -> GroupState:
-        """Read the group again after a change, replacing what `applies` installed."""
-        return await self._load(group_id)
+        """Read the group again after a change, replacing what `applies` installed; the other
+        nodes drop their copy."""
+        try:
+            return await self._load(group_id)
+        finally:
+            await self._bus.broadcast(GROUP, {"group_id": group_id, "node": self._bus.instance})
+
+    async def _changed_elsewhere(self, payload: dict[str, Any]) -> None:
+        if payload["node"] == self._bus.instance:
+            return  # reloaded here already
+        group_id = int(payload["group_id"])
+        # Dropped, not re-read: the next send loads it, and the bumped version keeps a read
+        # that started before this change from installing the old state.
+        self._versions[group_id] = self._versions.get(group_id, 0) + 1
+        self._states.pop(group_id, None)
 
     # --- GroupPolicy (used by chat) ----------------------------------------------------------------
 

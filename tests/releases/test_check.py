@@ -127,10 +127,13 @@ async def test_a_change_by_another_process_is_seen_at_the_next_poll(admin: Publi
     await core.releases.offers.refresh_if_changed()  # the server's first look
     assert (await admin.check(platform="android", version="0.9.0"))["latest"]["version"] == "1.0.0"
     # the CLI's service: another ReleaseService over the same database and files
+    from lucky_server.bus import LocalBus
+    from lucky_server.chat.delivery import Sessions
     from lucky_server.releases.service import ReleaseService
 
+    # its own bus: a process that cannot tell the server (the poll is what sees its change)
     elsewhere = ReleaseService(core.db, core.files, core.config.releases, core.clock, core.ids,
-                               core.keyring.url_signing_key, core.config.public_url)
+                               core.keyring.url_signing_key, core.config.public_url, LocalBus(Sessions()))
     (latest,) = await elsewhere.of_version("android", "1.0.0")
     await elsewhere.yank(None, latest.id)
     assert (await admin.check(platform="android", version="0.9.0"))["latest"]["version"] == "1.0.0"  # cached

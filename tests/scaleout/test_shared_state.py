@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
+
+import aiohttp
 
 from lucky_server.bus import RedisKeys
 from lucky_server.bus.redis_bus import connect
 from lucky_server.clock import FakeClock
+from lucky_server.auth.service import Device as LoginDevice
 from lucky_server.keys import CORE
 from lucky_server.shared_ratelimit import RedisLimiter
 
-from ..chat.conftest import MakeChat
+from ..chat.conftest import Chat, MakeChat, User
 from ..conftest import Api
 from ..services import REDIS_URL, free_port, redis_prefix
 from .conftest import TwoNodes
@@ -83,3 +87,75 @@ async def test_a_limiter_whose_redis_is_down_limits_in_process_instead_of_refusi
         assert await limiter.hit("10.0.0.2") == 0
     finally:
         await client.aclose()
+
+
+async def _bus_caught_up(sender: Chat, receiver: Chat) -> None:
+    """Wait until `receiver` has handled every broadcast `sender` made so far: a node handles
+    the broadcasts of another in the order they were sent, so a marker sent now comes after."""
+    seen = asyncio.Event()
+    marker = uuid.uuid4().hex
+
+    async def heard(payload: dict[str, Any]) -> None:
+        if payload["marker"] == marker:
+            seen.set()
+
+    receiver.client.server.app[CORE].bus.on("test_marker", heard)
+    await sender.client.server.app[CORE].bus.broadcast("test_marker", {"marker": marker})
+    await asyncio.wait_for(seen.wait(), 10)
+
+
+async def test_a_member_added_on_one_node_gets_the_next_message_sent_through_the_other(make_chat: MakeChat) -> None:
+    one, two = await _nodes(make_chat)
+    owner, bob, ann = await one.user("owner"), await one.user("bob"), await one.user("ann")
+    status, group = await owner.api.call("POST", "/api/v1/groups", {"name": "g", "member_ids": [bob.id]})
+    assert status == 201, group
+    sender = await two.connect(User(Api(two.client, owner.token, owner.api.user), "owner"))
+    ann_dev = await one.connect(ann)
+    await asyncio.sleep(0.2)  # presence entries travel over pub/sub
+    await sender.request({"type": "send", "group_id": group["id"], "client_msg_id": "before", "kind": "text",
+                          "body": {"text": "before ann"}}, "sent")  # node two caches the members now
+
+    status, body = await owner.api.call("POST", f"/api/v1/groups/{group['id']}/members", {"user_ids": [ann.id]})
+    assert status == 201, body
+    await _bus_caught_up(one, two)
+    await sender.barrier()  # the system message of the addition
+    sent = await sender.request({"type": "send", "group_id": group["id"], "client_msg_id": "after", "kind": "text",
+                                 "body": {"text": "welcome ann"}}, "sent")
+    texts = []
+    while not texts or texts[-1] != "welcome ann":
+        frame = await ann_dev.expect("message")
+        texts.append(frame["message"]["body"].get("text"))
+    assert "before ann" not in texts and frame["message"]["id"] == sent["message"]["id"]
+
+
+async def test_a_block_on_one_node_stops_a_message_sent_through_the_other(make_chat: MakeChat) -> None:
+    one, two = await _nodes(make_chat)
+    ann, bob = await one.user("ann"), await one.user("bob")
+    ann_dev = await two.connect(User(Api(two.client, ann.token, ann.api.user), "ann"))
+    await ann_dev.send_text(bob.id, "hi", "c1")  # node two caches whom bob blocks: nobody
+    status, _ = await bob.api.call("PUT", f"/api/v1/blocks/{ann.id}")
+    assert status == 204
+    await _bus_caught_up(one, two)
+    await ann_dev.send({"type": "send", "to": bob.id, "client_msg_id": "c2", "kind": "text", "body": {"text": "x"}})
+    reply = await ann_dev.expect("error")
+    assert reply["code"] == "blocked", reply
+
+
+async def test_a_release_published_on_one_node_is_offered_by_the_other_at_once(make_chat: MakeChat) -> None:
+    one, two = await _nodes(make_chat, releases={"poll_s": 0})  # no poll: only the bus can tell node two
+    core = one.client.server.app[CORE]
+    root = await core.auth.create_user("root", None, is_admin=True)
+    admin = Api(one.client, (await core.auth._start_session(root, LoginDevice(id="console"))).access_token)
+    check = "/api/v1/releases/check?platform=android&version=0.9.0"
+    status, body = await two.api.call("GET", check)
+    assert status == 200 and body["latest"] is None, body  # node two caches "nothing published"
+
+    form = aiohttp.FormData()
+    for name, value in {"platform": "android", "version": "1.0.0", "publish": "true"}.items():
+        form.add_field(name, value)
+    form.add_field("file", b"package bytes", filename="app.bin", content_type="application/octet-stream")
+    status, body = await admin.call("POST", "/api/v1/admin/releases", data=form)
+    assert status == 201, body
+    await _bus_caught_up(one, two)
+    status, body = await two.api.call("GET", check)
+    assert status == 200 and body["latest"]["version"] == "1.0.0", body
