@@ -1,4 +1,5 @@
-"""Starting the servers under benchmark as subprocesses: Lucky (SQLite or PostgreSQL) and the relay.
+"""Starting the servers under benchmark as subprocesses: Lucky (SQLite or PostgreSQL), the relay,
+and a private `redis-server` for the scale-out benchmark.
 
 Each is started with `--port 0` and found through its `listening on http://H:P` line; its
 stderr is drained by a thread so that it never blocks on a full pipe. The open-file limit of
@@ -13,6 +14,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -115,15 +117,16 @@ def start_relay() -> Process:
 class LuckyInstance:
     """A fresh data dir (and, on PostgreSQL, a fresh schema) initialized with `lucky init`."""
 
-    def __init__(self, root: Path, backend: str) -> None:
+    def __init__(self, root: Path, backend: str, postgres_url: str = POSTGRES_URL) -> None:
         self.backend = backend
+        self.postgres_url = postgres_url
         self.data_dir = root / f"lucky-{backend}-{uuid.uuid4().hex[:6]}"
         self.schema: str | None = None
         args = ["init", "--data-dir", str(self.data_dir), "--non-interactive", "--admin-password", ADMIN_PASSWORD]
         if backend == "postgres":
             self.schema = f"lucky_bench_{uuid.uuid4().hex[:10]}"
-            sep = "&" if "?" in POSTGRES_URL else "?"
-            args += ["--database", f"{POSTGRES_URL}{sep}schema={self.schema}"]
+            sep = "&" if "?" in postgres_url else "?"
+            args += ["--database", f"{postgres_url}{sep}schema={self.schema}"]
         elif backend != "sqlite":
             raise ValueError(f"unknown backend {backend!r}: sqlite or postgres")
         done = subprocess.run([*LUCKY, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -131,10 +134,12 @@ class LuckyInstance:
         if done.returncode != 0:
             raise RuntimeError(f"lucky init failed: {done.stdout}{done.stderr}")
 
-    def serve(self, **extra_env: str) -> Process:
+    def serve(self, *args: str, port: int = 0, **extra_env: str) -> Process:
+        """`lucky serve` on this data dir; several may serve one PostgreSQL data dir (the nodes of
+        a site), each with its own `--node-id` in `args`."""
         env = clean_env(**BENCH_ENV, **extra_env)
         proc = Process(f"lucky ({self.backend})",
-                       [*LUCKY, "serve", "--data-dir", str(self.data_dir), "--port", "0"],
+                       [*LUCKY, "serve", "--data-dir", str(self.data_dir), "--port", str(port), *args],
                        env)
         try:
             proc.wait_listening()
@@ -148,5 +153,46 @@ class LuckyInstance:
         if self.schema is not None:
             import psycopg
 
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            with psycopg.connect(self.postgres_url, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A `redis-server` of the benchmark's own on a free loopback port, without persistence, so
+    that its `INFO commandstats` counts only what the nodes under benchmark sent."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--logfile", ""],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

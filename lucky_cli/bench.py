@@ -21,34 +21,49 @@ from .output import fail
 WORKLOADS = ("w1", "w2")
 
 
-async def _register(session: aiohttp.ClientSession, url: str, count: int,
+async def _register(session: aiohttp.ClientSession, urls: list[str], count: int,
                     password: str) -> list[loadgen.Endpoint]:
-    """`count` new accounts, named uniquely for this run, logged in."""
+    """`count` new accounts, named uniquely for this run, logged in on the first URL, their
+    sockets spread over every URL (the nodes share one database)."""
     prefix = f"bench_{uuid.uuid4().hex[:8]}_"
-    with output.err.status(f"registering {count} users on {url}"):
-        return await loadgen.register_users(session, url, [f"{prefix}{i}" for i in range(count)], password)
+    with output.err.status(f"registering {count} users on {urls[0]}"):
+        endpoints = await loadgen.register_users(session, urls[0], [f"{prefix}{i}" for i in range(count)],
+                                                 password)
+    return loadgen.spread(endpoints, urls)
 
 
-async def _run_w1(url: str, pairs: int, messages: int, window: int, timeout: float, pid: int | None,
-                  password: str) -> loadgen.W1Result:
+async def _run_w1(urls: list[str], pairs: int, messages: int, window: int, timeout: float,
+                  pids: list[int], password: str) -> loadgen.W1Result:
     loadgen.raise_open_files(4 * pairs + 256)
     async with loadgen.new_session() as session:
-        endpoints = await _register(session, url, 2 * pairs, password)
+        endpoints = await _register(session, urls, 2 * pairs, password)
         with output.err.status(f"W1: {pairs} pairs x {messages} messages, window {window}"):
             return await loadgen.run_w1(session, loadgen.make_pairs(endpoints), messages, window,
-                                        server_pid=pid, timeout=timeout)
+                                        server_pid=pids, timeout=timeout)
 
 
-async def _run_w2(url: str, group_size: int, messages: int, window: int, timeout: float, pid: int | None,
-                  password: str) -> loadgen.W2Result:
+async def _run_w2(urls: list[str], group_size: int, messages: int, window: int, timeout: float,
+                  pids: list[int], password: str) -> loadgen.W2Result:
     loadgen.raise_open_files(2 * group_size + 256)
     async with loadgen.new_session() as session:
-        members = await _register(session, url, group_size, password)
+        members = await _register(session, urls, group_size, password)
         with output.err.status(f"creating a group of {group_size}"):
             group_id = await loadgen.create_group(session, members[0], members, f"bench W2 G={group_size}")
         with output.err.status(f"W2: a group of {group_size}, {messages} messages, window {window}"):
-            return await loadgen.run_w2(session, members, group_id, messages, window, server_pid=pid,
+            return await loadgen.run_w2(session, members, group_id, messages, window, server_pid=pids,
                                         timeout=timeout)
+
+
+def _local_pids(urls: list[str]) -> list[int]:
+    """The pids (workers included) of the servers listening on the local URLs' ports."""
+    pids: list[int] = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+            pid = loadgen.find_listening_pid(parts.port or (443 if parts.scheme == "https" else 80))
+            if pid is not None:
+                pids.extend(p for p in loadgen.with_children(pid) if p not in pids)
+    return pids
 
 
 def _common_rows(result: loadgen.Figures) -> list[list[str]]:
@@ -72,15 +87,17 @@ def _rate_hint(errors: dict[str, int]) -> str:
 
 
 def bench_command(
-    url: str = typer.Option("http://127.0.0.1:8080", help="The running server's base URL."),
+    url: list[str] = typer.Option(["http://127.0.0.1:8080"], metavar="URL", help="The running server's base URL; repeat it "
+                                  "for several nodes of one site (user i's socket goes to node i mod n)."),
+    urls: Optional[str] = typer.Option(None, metavar="URL,URL", help="Several nodes at once, comma-separated (instead of --url)."),
     workload: str = typer.Option("w1", help="w1: pairs of users; w2: one group, one sender."),
     pairs: int = typer.Option(50, min=1, help="W1: pairs of users; one of each pair sends, the other receives."),
     group_size: int = typer.Option(100, min=2, help="W2: members of the group, the sender included."),
     messages: int = typer.Option(200, min=1, help="Messages each sender sends (W2: to the group)."),
     window: int = typer.Option(10, min=1, help="Sends in flight per sender (each waits for its `sent`)."),
     timeout: float = typer.Option(300.0, help="Give up after this many seconds of sending."),
-    pid: Optional[int] = typer.Option(None, help="The server's pid, for its CPU and peak RSS "
-                                                 "(default: found from the port when the server is local)."),
+    pid: Optional[int] = typer.Option(None, help="The server's pid, for its CPU and peak RSS (default: found "
+                                                 "from each local URL's port, workers included)."),
     password: str = typer.Option(loadgen.PASSWORD, help="Password of the users the benchmark registers."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON instead of a table."),
 ) -> None:
@@ -92,25 +109,34 @@ def bench_command(
 
     Run the server with LUCKY_AUTH__IP_RATE_PER_MIN=0, LUCKY_CHAT__FRAME_RATE_PER_S=0, LUCKY_CHAT__MAX_SOCKETS_PER_IP=0 and high LUCKY_CHAT__SEND_RATE_PER_S and LUCKY_CHAT__SEND_BURST, or its limits answer instead (every client is one address, and receivers ack every message).
 
+    Several nodes of one site (same database and Redis): repeat --url, or --urls A,B. Accounts are registered on the first; user i's socket goes to node i mod n, so in W1 the two users of a pair are on different nodes (every message crosses the bus) and a W2 group's members spread over the nodes. CPU and RSS are then the nodes' summed.
+
     Example: lucky bench --url http://127.0.0.1:8080 --pairs 50 --messages 200 --window 10
 
     Example: lucky bench --url http://127.0.0.1:8080 --workload w2 --group-size 100 --messages 200
+
+    Example: lucky bench --urls http://127.0.0.1:8080,http://127.0.0.1:8081 --pairs 50
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise fail(f"--url must look like http://HOST:PORT, not {url!r}", 2)
+    targets = [u.strip() for u in urls.split(",") if u.strip()] if urls else list(url)
+    if not targets:
+        raise fail("--urls is empty: give http://HOST:PORT,http://HOST:PORT", 2)
+    for target in targets:
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise fail(f"--url must look like http://HOST:PORT, not {target!r}", 2)
     workload = workload.lower()
     if workload not in WORKLOADS:
         raise fail(f"--workload must be one of {', '.join(WORKLOADS)}, not {workload!r}", 2)
-    if pid is None and parts.hostname in ("127.0.0.1", "localhost", "::1"):
-        pid = loadgen.find_listening_pid(parts.port or (443 if parts.scheme == "https" else 80))
+    pids = [pid] if pid is not None else _local_pids(targets)
+    where = ", ".join(targets)
     loadgen.install_event_loop()
     try:
         if workload == "w2":
-            _report_w2(url, asyncio.run(_run_w2(url, group_size, messages, window, timeout, pid, password)),
+            _report_w2(where, asyncio.run(_run_w2(targets, group_size, messages, window, timeout, pids, password)),
                        as_json)
         else:
-            _report_w1(url, asyncio.run(_run_w1(url, pairs, messages, window, timeout, pid, password)), as_json)
+            _report_w1(where, asyncio.run(_run_w1(targets, pairs, messages, window, timeout, pids, password)),
+                       as_json)
     except loadgen.BenchError as exc:
         raise fail(str(exc)) from None
 

@@ -6,14 +6,20 @@ that every message is delivered and the figures are sane.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from bench.cluster import Cluster, CommandCounter, Settings, bus_problems, measure, start_cluster
 from bench.seed import seed_users
 from bench.servers import LuckyInstance, Process, start_relay
 from lucky_cli import loadgen
+
+from .cli.process import clean_env, lucky
+from .services import POSTGRES_URL, REDIS_URL, require
 
 PAIRS, MESSAGES = 2, 5
 GROUP, GROUP_MESSAGES = 5, 10
@@ -144,3 +150,77 @@ def test_percentile_is_nearest_rank() -> None:
     assert loadgen.percentile(values, 99) == 99
     assert loadgen.percentile(values, 100) == 100
     assert loadgen.percentile([], 99) == 0
+
+
+def test_spread_puts_the_two_users_of_a_pair_on_different_nodes() -> None:
+    users = [loadgen.Endpoint(f"ws://127.0.0.1:1000/ws?token=t{i}", f"u{i}", f"t{i}") for i in range(6)]
+    spread = loadgen.spread(users, ["http://127.0.0.1:2001", "http://127.0.0.1:2002/"])
+    assert [e.ws_url for e in spread[:3]] == ["ws://127.0.0.1:2001/ws?token=t0", "ws://127.0.0.1:2002/ws?token=t1",
+                                              "ws://127.0.0.1:2001/ws?token=t2"]
+    assert [(e.user_id, e.token) for e in spread] == [(u.user_id, u.token) for u in users]
+    for sender, receiver in loadgen.make_pairs(spread):
+        assert sender.ws_url.split("/ws")[0] != receiver.ws_url.split("/ws")[0]
+
+
+SMALL = Settings(pairs=PAIRS, messages=MESSAGES, window=3, group_size=GROUP, rounds=1, timeout=60, idle_s=0.2)
+
+
+@pytest.fixture
+async def two_nodes(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Two `lucky serve` on one PostgreSQL schema and the shared Redis (a prefix of their own),
+    W1's pairs and W2's members logged in and spread over them, as bench/cluster.py starts them."""
+    require("postgres", POSTGRES_URL, 5432)
+    require("redis", REDIS_URL, 6379)
+    cluster = await start_cluster("two", tmp_path, SMALL, REDIS_URL, POSTGRES_URL)
+    try:
+        yield cluster
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+async def test_the_scale_out_report_over_two_nodes_counts_every_delivery(two_nodes: Cluster) -> None:
+    counter = CommandCounter(REDIS_URL)
+    try:
+        rows = await measure(two_nodes, SMALL, counter)
+    finally:
+        counter.close()
+    w1, w2 = rows
+    assert (w1["workload"], w2["workload"]) == ("W1", "W2")
+    assert w1["nodes"] == w1["processes"] == 2
+    assert w1["messages_sent"] == w1["delivered"] == w1["expected"] == PAIRS * MESSAGES
+    assert w2["messages_sent"] == MESSAGES
+    assert w2["delivered"] == w2["expected"] == MESSAGES * (GROUP - 1)
+    assert w1["complete"] and w2["complete"]
+    for row in rows:
+        assert row["msgs_per_s"] > 0 and row["deliveries_per_s"] > 0
+        assert 0 < row["p50_ms"] <= row["p99_ms"]
+        assert row["server_cpu_pct"] is not None
+        # The shared Redis also serves other tests, so these are at least the nodes' own commands.
+        assert row["redis_publish"] >= 1  # the pairs are split over the nodes: messages cross the bus
+        assert row["redis_commands"] >= row["redis_publish"]
+        assert row["redis_commands_per_msg"] == row["redis_commands"] / row["messages_sent"]
+        assert row["redis_by_command"]["publish"] == row["redis_publish"]
+        assert row["redis_idle_commands_per_s"] is not None
+        assert 0 <= row["redis_net_publish_per_msg"] <= row["redis_publish_per_msg"]
+        assert 0 <= row["redis_net_commands_per_msg"] <= row["redis_commands_per_msg"]
+        assert row["redis_socket_commands"]["hset"] >= 1  # connecting a socket writes its presence
+    assert [e.ws_url.split("/ws?")[0] for e in two_nodes.members[:2]] == [loadgen.ws_base(u) for u in two_nodes.urls]
+    assert await bus_problems(two_nodes) == []  # the figures are the bus's, not a local fallback's
+    assert all(proc.errors() == [] for proc in two_nodes.procs)
+
+
+async def test_lucky_bench_spreads_its_users_over_the_urls_given(two_nodes: Cluster) -> None:
+    done = await asyncio.to_thread(lucky, "bench", "--urls", ",".join(two_nodes.urls), "--pairs", str(PAIRS),
+                                   "--messages", str(MESSAGES), "--window", "3", "--timeout", "60", "--json",
+                                   env=clean_env(), timeout=110)
+    assert done.code == 0, done
+    result = json.loads(done.out)
+    assert result["sent"] == result["delivered"] == result["expected"] == PAIRS * MESSAGES
+    assert result["errors"] == {}
+    assert result["server_peak_rss_mb"] > 1  # both local nodes found from their ports
+    assert all(proc.errors() == [] for proc in two_nodes.procs)
+
+
+def test_lucky_bench_refuses_a_malformed_url_among_several() -> None:
+    done = lucky("bench", "--urls", "http://127.0.0.1:1,127.0.0.1:2")
+    assert "--url must look like http://HOST:PORT" in done.assert_one_line_error(code=2)

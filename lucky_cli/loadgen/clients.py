@@ -128,6 +128,25 @@ async def login_users(session: aiohttp.ClientSession, base_url: str, usernames: 
     return await _bounded((one(n) for n in usernames), concurrency)
 
 
+def spread(endpoints: Sequence[Endpoint], base_urls: Sequence[str]) -> list[Endpoint]:
+    """The same endpoints with user i's socket on `base_urls[i % n]`: round-robin by user.
+
+    Consecutive users land on different nodes, so W1's pairs (0, 1), (2, 3), ... are split
+    across two nodes and every message crosses the bus (the worst case), and a W2 group's
+    members are spread evenly. The token and user stay as they are: the nodes share one database.
+    """
+    if not base_urls:
+        raise ValueError("spread needs at least one base URL")
+    bases = [ws_base(u) for u in base_urls]
+    moved = []
+    for i, endpoint in enumerate(endpoints):
+        parts = urlsplit(endpoint.ws_url)
+        target = urlsplit(bases[i % len(bases)])
+        url = urlunsplit((target.scheme, target.netloc, target.path + "/ws", parts.query, ""))
+        moved.append(Endpoint(url, endpoint.user_id, endpoint.token))
+    return moved
+
+
 def http_base(endpoint: Endpoint) -> str:
     """The server's HTTP base URL, from an endpoint's WebSocket URL (`.../ws?...`)."""
     parts = urlsplit(endpoint.ws_url)

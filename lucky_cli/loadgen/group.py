@@ -15,7 +15,7 @@ import orjson
 
 from .clients import BenchError, Endpoint, Socket, connect_all, http_base
 from .measure import Figures, finish, messages, send_windowed, until_delivered
-from .process import ProcessWatch
+from .process import ProcessWatch, ServerPids
 
 
 @dataclass
@@ -103,7 +103,7 @@ async def stored_messages(session: aiohttp.ClientSession, reader: Endpoint, conv
 
 
 async def run_w2(session: aiohttp.ClientSession, members: Sequence[Endpoint], group_id: str, count: int,
-                 window: int = 10, *, server_pid: int | None = None, timeout: float = 300,
+                 window: int = 10, *, server_pid: ServerPids = None, timeout: float = 300,
                  text: str = "hello group from the lucky load generator") -> W2Result:
     """Workload W2: `members[0]` sends `count` messages to the group, every other member receives;
     see the package docstring.

@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from .clients import Socket, close_all
-from .process import ProcessWatch
+from .process import ProcessWatch, ServerPids, pid_list
 
 
 @dataclass(kw_only=True)
@@ -138,7 +138,7 @@ async def messages(ws: aiohttp.ClientWebSocketResponse,
 
 async def finish(figures: Figures, tasks: Iterable[asyncio.Task[None]], sockets: Iterable[Socket],
                  started: float, last_delivery: float | None, latencies: list[float], watch: ProcessWatch,
-                 server_pid: int | None) -> None:
+                 server_pid: ServerPids) -> None:
     """Stop the run's tasks, close its sockets, and fill in its time, latency, CPU and memory figures."""
     tasks = list(tasks)
     for task in tasks:
@@ -155,7 +155,7 @@ async def finish(figures: Figures, tasks: Iterable[asyncio.Task[None]], sockets:
     figures.client_cpu_pct = 100 * watch.client_s / wall
     if watch.machine_s is not None:
         figures.others_cpu_pct = max(0.0, 100 * (watch.machine_s - watch.client_s - (watch.cpu_s or 0)) / wall)
-    if server_pid is not None:
+    if pid_list(server_pid):
         figures.server_peak_rss_mb = watch.peak_kb / 1024
         if watch.cpu_s is not None and watch.wall_s:
             figures.server_cpu_pct = 100 * watch.cpu_s / watch.wall_s

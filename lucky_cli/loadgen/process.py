@@ -6,7 +6,29 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+# The server under load: one process, several (the nodes of a cluster, `--workers` processes), or unknown.
+ServerPids = int | Sequence[int] | None
+
+
+def pid_list(pids: ServerPids) -> list[int]:
+    if pids is None:
+        return []
+    return [pids] if isinstance(pids, int) else list(pids)
+
+
+def with_children(pid: int) -> list[int]:
+    """`pid` and every process below it (a `lucky serve --workers N` parent and its workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError, ValueError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return found
 
 def _status_kb(pid: int, key: str) -> int | None:
     try:
@@ -64,10 +86,14 @@ def find_listening_pid(port: int) -> int | None:
 
 
 class ProcessWatch:
-    """Samples a process's RSS while a workload runs, and its CPU time across it."""
+    """Samples the server's RSS while a workload runs, and its CPU time across it.
 
-    def __init__(self, pid: int | None, every_s: float = 0.05) -> None:
-        self.pid = pid
+    With several processes (the nodes of a cluster) the CPU times are summed (so it may pass
+    100% of one core) and the RSS is the peak of their sum.
+    """
+
+    def __init__(self, pid: ServerPids, every_s: float = 0.05) -> None:
+        self.pids = pid_list(pid)
         self._every = every_s
         self._task: asyncio.Task[None] | None = None
         self.peak_kb = 0
@@ -83,8 +109,8 @@ class ProcessWatch:
     async def __aenter__(self) -> ProcessWatch:
         self._machine0, self._client0 = machine_busy_seconds(), time.process_time()
         self._wall0 = time.perf_counter()
-        if self.pid is not None:
-            self._cpu0 = cpu_seconds(self.pid)
+        if self.pids:
+            self._cpu0 = self._cpu()
             self._sample()
             self._task = asyncio.create_task(self._run())
         return self
@@ -95,19 +121,23 @@ class ProcessWatch:
         machine1 = machine_busy_seconds()
         if machine1 is not None and self._machine0 is not None:
             self.machine_s = machine1 - self._machine0
-        if self._task is None or self.pid is None:
+        if self._task is None or not self.pids:
             return
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._sample()
-        cpu1 = cpu_seconds(self.pid)
+        cpu1 = self._cpu()
         if cpu1 is not None and self._cpu0 is not None:
             self.cpu_s = cpu1 - self._cpu0
 
+    def _cpu(self) -> float | None:
+        times = [cpu_seconds(p) for p in self.pids]
+        return None if any(t is None for t in times) else sum(t or 0.0 for t in times)
+
     def _sample(self) -> None:
-        if self.pid is not None:
-            self.peak_kb = max(self.peak_kb, rss_kb(self.pid) or 0)
+        if self.pids:
+            self.peak_kb = max(self.peak_kb, sum(rss_kb(p) or 0 for p in self.pids))
 
     async def _run(self) -> None:
         while True:
