@@ -1,9 +1,10 @@
 """Running one job once, under its lease, and recording how it went.
 
 The scheduler of every process and `lucky jobs run` go through `JobRunner.run`, so a job never
-runs twice at once anywhere on one database: the lease (a row of job_leases) is taken with one
-atomic upsert, renewed while the job runs (a run longer than its lease keeps it), and released
-after. A process that finds the lease held skips the run; nothing is recorded for it.
+runs twice at once anywhere on one site: the lease (a row of job_leases, or a Redis key on a site
+of several nodes: leases.py) is taken atomically, renewed while the job runs (a run longer than
+its lease keeps it), and released after. A process that finds the lease held skips the run;
+nothing is recorded for it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from ..clock import Clock
 from ..storage import Database
 from ..storage.stores.jobs import JobStore
+from .leases import JobLeases
 from .model import JobSpec
 from ..tasks import cancel_and_wait
 
@@ -46,8 +48,10 @@ def _short(text: str) -> str:
 
 
 class JobRunner:
-    def __init__(self, db: Database, clock: Clock, node: str) -> None:
-        self.store = JobStore(db)
+    def __init__(self, db: Database, clock: Clock, node: str, leases: JobLeases | None = None) -> None:
+        """`leases`: where the jobs' leases live (None: the database's job_leases)."""
+        self.store = JobStore(db)  # the records of runs
+        self.leases: JobLeases = leases if leases is not None else self.store
         self._clock = clock
         self.node = node
         # Two processes on one node (a server and `lucky jobs run`) are two holders.
@@ -57,8 +61,8 @@ class JobRunner:
         """Run the job now if its lease is free; record the run (`next_run`: when it runs
         next, read once the run is over; None keeps what was recorded)."""
         lease_ms = spec.lease_s * 1000
-        if not await self.store.acquire(spec.name, self.holder, self._clock.now_ms(), lease_ms):
-            held = (await self.store.held(self._clock.now_ms())).get(spec.name, "another process")
+        if not await self.leases.acquire(spec.name, self.holder, self._clock.now_ms(), lease_ms):
+            held = (await self.leases.held(self._clock.now_ms())).get(spec.name, "another process")
             log.debug("job %s skipped on %s: %s holds its lease", spec.name, self.holder, held)
             return RunResult(spec.name, "skipped", held)
         renewing = asyncio.create_task(self._keep(spec))
@@ -67,7 +71,7 @@ class JobRunner:
         finally:
             await cancel_and_wait(renewing)
             try:
-                await self.store.release(spec.name, self.holder)
+                await self.leases.release(spec.name, self.holder)
             except Exception:  # noqa: BLE001 - it expires on its own
                 log.warning("could not release the lease of job %s", spec.name, exc_info=True)
 
@@ -101,7 +105,7 @@ class JobRunner:
         while True:
             await asyncio.sleep(every_s)
             try:
-                kept = await self.store.renew(spec.name, self.holder, self._clock.now_ms() + spec.lease_s * 1000)
+                kept = await self.leases.renew(spec.name, self.holder, self._clock.now_ms() + spec.lease_s * 1000)
             except Exception:  # noqa: BLE001 - the next renewal tries again before it expires
                 log.warning("could not renew the lease of job %s", spec.name, exc_info=True)
                 continue

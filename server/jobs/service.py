@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..bus import RedisKeys
 from ..clock import Clock
 from ..errors import not_found
 from ..metrics import JobCounts, Metrics
 from ..storage import Database
 from ..storage.stores.jobs import JobStore, RunRecord
 from .catalog import standard_jobs
+from .leases import JobLeases, RedisJobLeases
 from .model import JobSpec
 from .runner import JobRunner, RunResult, node_name
 from .schedule import BadSchedule, interval_ms, next_run_ms
@@ -93,22 +95,29 @@ async def job_warnings(store: JobStore, now_ms: int) -> list[JobWarning]:
 
 
 class JobService:
-    def __init__(self, specs: list[JobSpec], db: Database, clock: Clock, node: str) -> None:
+    def __init__(self, specs: list[JobSpec], db: Database, clock: Clock, node: str, leases: JobLeases) -> None:
         self.specs = specs
-        self.runner = JobRunner(db, clock, node)
+        self.runner = JobRunner(db, clock, node, leases)
         self.store = self.runner.store
+        self.leases = leases
         self._clock = clock
 
     @classmethod
     def of(cls, core: Core) -> JobService:
-        """The jobs of `standard_jobs(core)`, run as this node."""
-        return cls(standard_jobs(core), core.db, core.clock, node_name(core.config.server.node_id))
+        """The jobs of `standard_jobs(core)`, run as this node, under leases in Redis when the
+        site has it (every node and the CLI then agree there), else in the database."""
+        from ..bus.redis_bus import RedisBus
+
+        bus = core.bus
+        leases: JobLeases = (RedisJobLeases(bus.client, RedisKeys(core.config.redis.prefix), core.clock)
+                             if isinstance(bus, RedisBus) else JobStore(core.db))
+        return cls(standard_jobs(core), core.db, core.clock, node_name(core.config.server.node_id), leases)
 
     async def statuses(self) -> list[JobStatus]:
         """Every scheduled job, in the catalog's order, with its last run and next run."""
         now = self._clock.now_ms()
         records = await self.store.records()
-        held = await self.store.held(now)
+        held = await self.leases.held(now)
         return [self._status(spec, records.get(spec.name), held.get(spec.name), now) for spec in self.specs]
 
     @staticmethod
