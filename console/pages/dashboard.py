@@ -33,6 +33,7 @@ def _live(visit: Visit) -> dict[str, Any]:
         "messages_per_min": last.messages_per_min if last else 0,
         "messages_stored": core.chat.writer.messages_stored,
         "send_queue": core.chat.writer.depth,
+        "nodes": core.bus.nodes_online(),  # the whole site's, from the bus (1 on the embedded default)
     }
 
 

@@ -17,6 +17,7 @@ from lucky_server.shared_ratelimit import RedisLimiter
 
 from ..chat.conftest import Chat, MakeChat, User
 from ..conftest import Api
+from ..console.conftest import ADMIN, ADMIN_PASSWORD, Console
 from ..services import REDIS_URL, free_port, redis_prefix
 from .conftest import TwoNodes
 
@@ -159,3 +160,23 @@ async def test_a_release_published_on_one_node_is_offered_by_the_other_at_once(m
     await _bus_caught_up(one, two)
     status, body = await two.api.call("GET", check)
     assert status == 200 and body["latest"]["version"] == "1.0.0", body
+
+
+async def test_the_console_dashboard_counts_the_nodes_on_the_bus(make_chat: MakeChat) -> None:
+    one, two = await _nodes(make_chat)
+    await one.client.server.app[CORE].auth.create_user(ADMIN, ADMIN_PASSWORD, is_admin=True)
+    console = Console(one.client)
+    status, _, headers = await console.sign_in()
+    assert status == 303, headers
+    ann = await one.user("ann")
+    await two.connect(User(Api(two.client, ann.token, ann.api.user), "ann"))  # node two speaks on the bus
+    for _ in range(100):  # its presence entry travels over pub/sub
+        async with one.client.get("/console/live.json") as resp:
+            assert resp.status == 200
+            if (await resp.json())["nodes"] == 2:
+                break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("node one never counted node two")
+    status, html, _ = await console.get("/console")
+    assert status == 200 and '<strong data-live="nodes">2</strong> on the bus' in html
