@@ -40,6 +40,7 @@ from .outbox import outbox_app
 from .proxy import proxy_app
 from .releases import release_app
 from .secrets import secrets_app
+from .service import service_app
 from .output import CliFailure, fail
 from .users import user_app
 
@@ -61,6 +62,7 @@ app.add_typer(link_app, name="link")
 app.add_typer(release_app, name="release")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(proxy_app, name="proxy")
+app.add_typer(service_app, name="service")
 app.command("bench")(bench_command)
 
 

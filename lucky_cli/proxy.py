@@ -19,7 +19,8 @@ from . import output
 from .context import DataDir
 from .output import fail
 
-proxy_app = typer.Typer(help="Configuration for a reverse proxy in front of the nodes.", no_args_is_help=True)
+proxy_app = typer.Typer(help="Configuration for a reverse proxy in front of the nodes.\n\n"
+                        "Example: lucky proxy nginx --nodes 10.0.0.5:8080,10.0.0.6:8080", no_args_is_help=True)
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9.*_~^\\$-]+$")

@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from urllib.parse import urlsplit
 from lucky_server.clock import Clock
 from lucky_server.config import Config
 from lucky_server.core import database_for, node_name
-from lucky_server.runner import ServeError
+from lucky_server.runner import ServeError, bind_free_port
 from lucky_server.storage.migrate import migrate
 
 log = logging.getLogger("lucky.workers")
@@ -79,29 +78,6 @@ def die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
-
-
-def reserve_port(host: str) -> socket.socket:
-    """A socket bound with SO_REUSEPORT to a port the kernel picks on `host`, not listening.
-
-    Held until every worker listens, so that no other program takes the port in between;
-    a bound socket that does not listen is never handed a connection.
-    """
-    try:
-        infos = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ServeError(f"cannot listen on {host}:0: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise ServeError(f"cannot listen on {host}:0: {exc.strerror or exc}") from None
-    return sock
 
 
 async def apply_migrations_once(config: Config) -> None:
@@ -264,7 +240,8 @@ def supervise(config: Config, data_dir: Path, count: int, log_level: str) -> int
     reason = refusal(config)
     if reason is not None:
         raise ServeError(reason)
-    held = reserve_port(config.server.host) if config.server.port == 0 else None
+    # Held until the end, so that no other program takes the port between the workers' starts.
+    held = bind_free_port(config.server.host, reuse_port=True) if config.server.port == 0 else None
     port = int(held.getsockname()[1]) if held is not None else config.server.port
     plan = Plan(data_dir=data_dir, host=config.server.host, port=port, node=node_name(config), count=count,
                 log_level=log_level, stop_timeout_s=config.server.shutdown_timeout_s)

@@ -30,12 +30,15 @@ class ServeError(Exception):
     """The server could not start (say, its address is taken); one line for the operator."""
 
 
-def _bind_free_port(host: str) -> socket.socket:
+def bind_free_port(host: str, *, reuse_port: bool = False) -> socket.socket:
     """A socket bound (not yet listening) to a port the kernel picks on `host`.
 
     Bound before the app is built so that the configuration, and through it `public_url`
     (signed download links, avatar URLs, the OpenAPI `servers` entry), names the real port
     rather than 0. It listens only when the site starts, once the services are open.
+
+    `reuse_port`: the port is reserved for the workers of `lucky serve --workers N`, which
+    bind it too (SO_REUSEPORT); a bound socket that never listens is handed no connection.
     """
     try:
         infos = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -44,6 +47,8 @@ def _bind_free_port(host: str) -> socket.socket:
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
@@ -66,7 +71,7 @@ async def serve(config: Config, *, reuse_port: bool = False, apply_migrations: b
     the migrations, so a worker only checks the schema (`apply_migrations=False`).
     """
     host = config.server.host
-    sock = _bind_free_port(host) if config.server.port == 0 else None
+    sock = bind_free_port(host) if config.server.port == 0 else None
     if sock is not None:
         port = int(sock.getsockname()[1])
         config = dataclasses.replace(config, server=dataclasses.replace(config.server, port=port))

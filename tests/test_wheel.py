@@ -106,6 +106,8 @@ def test_the_wheel_holds_only_lucky_packages(wheel: Path) -> None:
     # The web chat page and its script and styles (package data, not Python).
     for shipped in ("chat/index.html", "static/chat/chat.js", "static/chat/chat.css"):
         assert f"lucky_console/templates/{shipped}" in names, shipped
+    # The systemd unit `lucky service install` writes (systemd/ at the top of the checkout).
+    assert "lucky_cli/systemd/lucky@.service" in names
 
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -149,3 +151,6 @@ def test_the_wheel_installs_and_runs_in_a_fresh_venv(wheel: Path, tmp_path: Path
     assert (data_dir / "lucky.toml").is_file()
     migrated = _run(lucky, "migrate", "--data-dir", data_dir, env=env, cwd=tmp_path)
     assert "nothing to apply" in migrated.stdout
+    # The unit template is read from the installed package, and names the installed `lucky`.
+    unit = _run(lucky, "service", "install", "--data-dir", data_dir, "--print", env=env, cwd=tmp_path)
+    assert f"ExecStart={lucky} serve --data-dir {data_dir}" in unit.stdout

@@ -1,0 +1,1 @@
+"""systemd unit files, installed by `lucky service install` (package data, not code)."""
