@@ -11,11 +11,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from lucky_cli.workers import restart_delay
 
 from ..cli.process import LISTENING, Served, lucky
+from ..cluster.clients import direct_id, read_messages, register
 from .conftest import Site
 
 STARTED = re.compile(r"worker (w\d) started \(pid (\d+)\)")
@@ -101,6 +103,32 @@ def test_two_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(site
         # Each worker drained (its own log, relayed with its name).
         assert re.search(r"^w1\| .*stopped$", server.text, re.M), server.text
         assert re.search(r"^w2\| .*stopped$", server.text, re.M), server.text
+    finally:
+        server.kill()
+
+
+async def test_a_message_reaches_every_socket_whichever_worker_holds_it(site: Site) -> None:
+    server = Served("--data-dir", site.data_dir, "--workers", "2", env=site.env)
+    try:
+        server.wait_listening(timeout=90)
+        deadline = time.monotonic() + 30
+        while server.call("GET", "/readyz")[1]["bus"]["nodes"] < 2:  # each worker sees the other on the bus
+            assert time.monotonic() < deadline, server.call("GET", "/readyz")
+            time.sleep(0.2)
+        async with aiohttp.ClientSession() as http:
+            ann, bob = await register(http, server, "ann"), await register(http, server, "bob")
+            # The kernel picks a worker by a hash of each connection's addresses: with eight
+            # sockets, both workers hold some of Bob's (all but 1 time in 128).
+            bob_devices = [await bob.connect(server) for _ in range(8)]
+            ann_device = await ann.connect(server)
+            texts = [f"m{i}" for i in range(5)]
+            for i, text in enumerate(texts):
+                await ann_device.send_text(bob.user_id, text, f"c{i}")
+            conversation = direct_id(ann, bob)
+            for device in bob_devices:
+                inbox = await read_messages(device, conversation, len(texts))
+                assert [m["body"]["text"] for m in inbox.unique().values()] == texts
+        assert server.stop(signal.SIGTERM, timeout=60)[0] == 0
     finally:
         server.kill()
 
