@@ -29,6 +29,7 @@ from .auth.service import AuthService, RevocationListener
 from .auth.sms_senders import SMS_KIND, sms_target
 from .blobs import open_blob_store
 from .bus import Bus, LocalBus, RedisKeys
+from .calls.directory import directory_for
 from .calls.service import CallService
 from .chat.audience import Audience
 from .chat.delivery import Sessions
@@ -104,7 +105,8 @@ def build_core(config: Config, clock: Clock, ids: Snowflake, db: Database, keyri
                        presence_listeners=[friends.presence], batch_max=config.database.batch_max,
                        outbox_grace_s=config.outbox.grace_s, batch_hooks=push_hooks)
     groups = GroupService(db, config.chat, clock, ids, group_rules, chat=chat)
-    calls = CallService(config.calls, clock, ids, sessions, audience, chat=chat)
+    calls = CallService(config.calls, clock, ids, sessions, audience, chat=chat, bus=bus,
+                        directory=directory_for(bus, config.redis.prefix, config.redis.lease_s))
     audit = AuditLog(db, clock, ids)
     links = LinkService(db, config.links, clock, ids, config.public_url, users=users,
                         visits=VisitCounter(LinkStore(db), clock, config.links.flush_s), limits=limits)

@@ -40,3 +40,11 @@ class RedisKeys:
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
+
+    def call(self, call_id: str) -> str:
+        """The instance that owns a call (runs its state machine), with a TTL renewed while it lives."""
+        return f"{self.prefix}:call:{call_id}"
+
+    def busy(self, user_id: int) -> str:
+        """The call a user is a participant of (the busy rule across nodes), with the same TTL."""
+        return f"{self.prefix}:busy:{user_id}"

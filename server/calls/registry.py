@@ -1,6 +1,7 @@
 """The calls this node knows: by id, by member and by group.
 
-In memory and per node for now; issue 13 puts it behind the bus. Ended calls are kept for a
+In memory, on the node that owns each call (the one where it was invited); other nodes find
+the owner in the `CallDirectory` (directory.py) and forward frames to it. Ended calls are kept for a
 while (`forget_ended`), so that a frame racing the end (a second hangup, an accept after a
 cancel) gets the machine's defined answer rather than an unknown call's.
 """

@@ -1,0 +1,78 @@
+"""Which node owns each call, and who is in one, for a site of several nodes (Redis).
+
+The node where a call is invited owns it: its state machine runs there, and frames about it
+received by other nodes are forwarded there over the bus (service.py). Two keys per call
+(docs/scaling.md, "Redis keys"): `<prefix>:call:<call_id>` -> the owner's instance, and
+`<prefix>:busy:<user_id>` -> the call id for each participant (the busy rule across nodes).
+Both carry a TTL the owner renews while the call lives, so the calls of a node that dies
+without saying goodbye are gone from Redis within a lease (their parties are told nothing:
+the node that would have told them is the one that died).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from ..bus import Bus, RedisKeys
+
+# Delete a busy key only if it still names this call (the user may be in a newer one).
+_CLEAR = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def directory_for(bus: Bus, prefix: str, lease_s: float) -> CallDirectory | None:
+    """The directory of a site whose bus is Redis; None on a single node (no other owner)."""
+    from ..bus.redis_bus import RedisBus
+
+    if not isinstance(bus, RedisBus):
+        return None
+    return CallDirectory(bus.client, RedisKeys(prefix), bus.instance, int(lease_s * 1000))
+
+
+class CallDirectory:
+    def __init__(self, client: aioredis.Redis, keys: RedisKeys, instance: str, lease_ms: int) -> None:
+        self._client = client
+        self._keys = keys
+        self.instance = instance
+        self._lease_ms = lease_ms
+        self.renew_every_s = lease_ms / 3000  # the owner renews its calls' keys this often
+        self._clear = client.register_script(_CLEAR)
+
+    async def owner(self, call_id: str) -> str | None:
+        """The instance owning the call, None if no live node does."""
+        found = await self._client.get(self._keys.call(call_id))
+        return found.decode() if isinstance(found, bytes) else found
+
+    async def busy(self, user_id: int) -> str | None:
+        """The call the user is a participant of, on any node."""
+        found = await self._client.get(self._keys.busy(user_id))
+        return found.decode() if isinstance(found, bytes) else found
+
+    async def claim(self, call_id: str) -> bool:
+        """Own a new call; False if another node owns one of that id."""
+        return bool(await self._client.set(self._keys.call(call_id), self.instance, nx=True, px=self._lease_ms))
+
+    async def update(self, call_id: str, joined: Iterable[int], left: Iterable[int], keep_ms: int | None) -> None:
+        """Participants in (busy with this call) and out; `keep_ms`: the call ended, its owner
+        is kept this long for late frames."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for user in joined:
+                pipe.set(self._keys.busy(user), call_id, px=self._lease_ms)
+            if keep_ms is not None:
+                pipe.pexpire(self._keys.call(call_id), keep_ms)
+            await pipe.execute()
+        for user in left:
+            await self._clear(keys=[self._keys.busy(user)], args=[call_id])
+
+    async def renew(self, calls: Iterable[tuple[str, Iterable[int]]]) -> None:
+        """Keep the live calls owned here, and their participants' busy keys, for another lease."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for call_id, participants in calls:
+                pipe.pexpire(self._keys.call(call_id), self._lease_ms)
+                for user in participants:
+                    pipe.pexpire(self._keys.busy(user), self._lease_ms)
+            await pipe.execute()
