@@ -236,7 +236,12 @@ class RedisBus:
                 pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(self._keys.to(self.instance), self._keys.all)
                 await self._announce_self()
-                await self._load_replica()
+                # After an outage Redis may have restarted empty, and the other nodes write their
+                # presence again only once they too have resubscribed: what the replica knew is
+                # kept beside what is read, or a message to their users sent in between would find
+                # no node to go to and be marked dispatched (tests/cluster/test_faults.py). The
+                # periodic full re-read drops what is stale.
+                await self._load_replica(keep=True)
                 self._up_again()
                 attempt = 0
                 while True:
@@ -305,9 +310,9 @@ class RedisBus:
         for user_id in [u for u, holders in self._elsewhere.items() if instance in holders]:
             self._seen(instance, user_id, False)
 
-    async def _load_replica(self) -> None:
+    async def _load_replica(self, keep: bool = False) -> None:
         """Who is connected where, read whole: at every (re)subscribe, since entries published
-        while this node was not listening are lost."""
+        while this node was not listening are lost; with `keep`, added to what was known."""
         instances = [_text(i) for i in await self._client.smembers(self._keys.nodes)]
         others = [i for i in instances if i != self.instance]
         alive = await self._client.mget([self._keys.node(i) for i in others]) if others else []
@@ -323,6 +328,10 @@ class RedisBus:
                     elsewhere.setdefault(int(user), set()).add(instance)
         finally:
             replay, self._replaying = self._replaying, None
+        if keep:
+            for user_id, holders in self._elsewhere.items():
+                elsewhere.setdefault(user_id, set()).update(holders)
+            nodes |= self._nodes
         self._elsewhere, self._nodes = elsewhere, nodes
         for instance, user_id, online in replay:
             self._seen(instance, user_id, online)
@@ -386,6 +395,9 @@ class RedisBus:
             return
         alive = await self._client.mget([self._keys.node(i) for i in others])
         dead = [i for i, beat in zip(others, alive) if beat is None]
+        # A node that joined with no user connected has published nothing the listener would
+        # see: counted from its lease here, not only at the next full re-read (20 heartbeats).
+        self._nodes.update(i for i, beat in zip(others, alive) if beat is not None)
         for instance in dead:
             log.warning("node %s stopped renewing its lease; its users' sockets are gone", instance)
             self._forget_node(instance)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,19 +132,31 @@ class Inbox:
 
 
 async def read_messages(device: Device, conversation_id: str, count: int, inbox: Inbox | None = None,
-                        timeout: float = 20) -> Inbox:
-    """Read until `count` distinct messages of the conversation arrived, acking each as a client
-    does (so nothing is re-sent for a missing ack); other frames are skipped."""
+                        timeout: float = 20, after: int = 0, own: Collection[int] = ()) -> Inbox:
+    """Read until `count` distinct messages of the conversation arrived; other frames are skipped.
+
+    Acks as a client must, cumulatively: up to the last seq it holds with none missing before
+    it (`after`: the seq it had everything up to already; `own`: the seqs of what it sent, which
+    are not pushed back to it), so that a gap is pushed again after `chat.ack_timeout_s` rather
+    than acked away."""
     inbox = inbox if inbox is not None else Inbox()
+    held: set[int] = set(own)
+    acked = after
 
     async def go() -> None:
+        nonlocal acked
         while len(inbox.unique()) < count:
             frame = await device.recv(timeout)
-            if frame["type"] != "message" or frame["message"]["conversation_id"] != conversation_id \
-                    or frame["message"]["kind"] != "text":  # not a group's `system` notes
+            if frame["type"] != "message" or frame["message"]["conversation_id"] != conversation_id:
+                continue
+            held.add(int(frame["message"]["seq"]))
+            if frame["message"]["kind"] != "text":  # a group's `system` notes: held, not counted
                 continue
             inbox.add(frame["message"])
-            await device.send({"type": "ack", "conversation_id": conversation_id, "seq": frame["message"]["seq"]})
+            if acked + 1 in held:
+                while acked + 1 in held:
+                    acked += 1
+                await device.send({"type": "ack", "conversation_id": conversation_id, "seq": acked})
 
     try:
         await asyncio.wait_for(go(), timeout)

@@ -17,7 +17,7 @@ from ..cli.process import Served
 from ..services import redis_prefix
 from .clients import (Device, direct_id, history, meet, read_messages, register, register_many,
                       seqs)
-from .cluster import Cluster, cluster_on, readyz, shared_redis
+from .cluster import LEASE_S, Cluster, cluster_on, readyz, shared_redis
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,10 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def test_every_node_is_ready_on_the_shared_backends(nodes: list[Served]) -> None:
+async def test_every_node_is_ready_on_the_shared_backends(cluster: Cluster, nodes: list[Served]) -> None:
+    # Nobody is connected yet, so no node has published a presence: each counts the others
+    # from their leases, within a few lease periods (not the full re-read every 20 heartbeats).
+    cluster.wait_nodes(3, timeout=4 * float(LEASE_S))
     for node in nodes:
         status, body = readyz(node)
         assert status == 200 and body["status"] == "ready", body
@@ -56,18 +59,20 @@ async def test_one_to_one_across_nodes_every_message_once_and_in_order(
     await meet(conversation, bob_phone, {ann.user_id: ann_phone})
 
     count = 20
-    sent_ids = []
+    sent_ids, sent_seqs = [], []
     for i in range(count):  # both ways, interleaved: ann from node 1, bob from node 2
         device, to = (ann_phone, bob) if i % 2 == 0 else (bob_phone, ann)
         sent = await device.send_text(to.user_id, f"m{i}", f"c{i}")
         sent_ids.append(sent["message"]["id"])
+        sent_seqs.append(sent["message"]["seq"])
 
     # What each device must get: every message it did not send itself, once, in order.
-    expected = {"ann's laptop on n3": (ann_laptop, sent_ids), "bob on n2": (bob_phone, sent_ids[0::2]),
-                "ann's phone on n1": (ann_phone, sent_ids[1::2])}
-    for name, (device, ids) in expected.items():
+    expected = {"ann's laptop on n3": (ann_laptop, sent_ids, []),
+                "bob on n2": (bob_phone, sent_ids[0::2], sent_seqs[1::2]),
+                "ann's phone on n1": (ann_phone, sent_ids[1::2], sent_seqs[0::2])}
+    for name, (device, ids, own) in expected.items():
         try:
-            inbox = await read_messages(device, conversation, len(ids))
+            inbox = await read_messages(device, conversation, len(ids), own=own)
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from None
         assert inbox.ids == [str(i) for i in ids], name
@@ -85,6 +90,7 @@ async def test_a_group_spread_over_three_nodes_gets_every_message_once_in_order(
     sender = await owner.connect(nodes[0])
     devices = {m.user_id: await m.connect(nodes[i % 3]) for i, m in enumerate(members)}  # two per node
     await meet(conversation, sender, devices)
+    start = int((await history(owner, nodes[1], conversation))[-1]["seq"])  # the group's own notes
 
     count = 15
     sent_ids = []
@@ -93,7 +99,7 @@ async def test_a_group_spread_over_three_nodes_gets_every_message_once_in_order(
                  "body": {"text": f"to all {i}"}}
         sent_ids.append(str((await sender.request(frame, "sent"))["message"]["id"]))
     for user_id, device in devices.items():
-        inbox = await read_messages(device, conversation, count)
+        inbox = await read_messages(device, conversation, count, after=start)
         assert inbox.ids == sent_ids, f"member {user_id}"
         assert seqs(inbox.frames) == sorted(seqs(inbox.frames))
         assert [f for f in await device.barrier() if f["type"] == "message"] == []
@@ -130,7 +136,7 @@ async def test_two_nodes_writing_to_one_conversation_share_one_gapless_seq(
     assert sorted(left_seqs + right_seqs) == expected  # no seq given twice, none skipped
     assert left_seqs == sorted(left_seqs) and right_seqs == sorted(right_seqs)  # each writer's order kept
 
-    inbox = await read_messages(watcher, conversation, 2 * burst)
+    inbox = await read_messages(watcher, conversation, 2 * burst, after=start)
     assert seqs(inbox.frames) == expected  # the reader on a third node: once each, in seq order
     stored = await history(reader, nodes[0], conversation)
     assert seqs(stored) == list(range(1, start + 2 * burst + 1))

@@ -140,7 +140,7 @@ async def test_a_node_killed_mid_burst_its_users_reconnect_elsewhere_and_sync(
         cat_dev = await cat.connect(victim)  # sends to ann from the node that dies
         await meet(direct_id(ann, bob), ann_dev, {bob.user_id: bob_dev})
         await meet(direct_id(ann, cat), ann_dev, {cat.user_id: cat_dev})
-        await until("every node counts three", lambda: all(nodes_seen(n) == 3 for n in (one, two, victim)))
+        await asyncio.to_thread(cluster.wait_nodes, 3)
         keys = RedisKeys(prefix)
         shared = redis.Redis.from_url(REDIS_URL)
         assert shared.hexists(keys.presence(victim_instance), bob.user_id)
@@ -155,7 +155,7 @@ async def test_a_node_killed_mid_burst_its_users_reconnect_elsewhere_and_sync(
         victim.stop(signal.SIGKILL)
         # cat's burst ends with the socket; bob's reader too (what it had is kept, as a client does).
         results = await asyncio.gather(sending[1], reading, return_exceptions=True)
-        assert all(isinstance(r, AssertionError) for r in results), results
+        assert all(isinstance(r, (AssertionError, ConnectionError)) for r in results), results  # closed
         await sending[0]  # ann, on a live node, is never held up
         assert seqs(to_bob.sent) == list(range(1, total + 1))
 
