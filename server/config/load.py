@@ -8,6 +8,7 @@ raises `ConfigError` naming the key, and the server does not start.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import math
 import os
@@ -158,6 +159,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("redis.prefix", "letters, digits, '_', '-' and '.' only, not empty")
     if not 1 <= config.redis.lease_s <= 300:
         raise ConfigError("redis.lease_s", f"must be 1..300, got {config.redis.lease_s}")
+    for cidr in config.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError("server.trusted_proxies", f"{cidr!r} is not an address or CIDR (e.g. 10.0.0.0/8)") from None
     if not 0 < config.server.port < 65536:
         raise ConfigError("server.port", f"must be 1..65535, got {config.server.port}")
     for key, value, low in (("max_single_mb", config.files.max_single_mb, 1),

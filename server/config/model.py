@@ -18,6 +18,7 @@ class ServerConfig:
     public_url: str = ""  # empty: http://host:port
     node_id: str = ""  # empty: the host name
     allowed_origins: list[str] = field(default_factory=list)  # empty: same origin only
+    trusted_proxies: list[str] = field(default_factory=list)  # CIDRs whose X-Forwarded-For is believed
     shutdown_timeout_s: float = 10.0
     header_timeout_s: float = 10.0  # a connection's request head (or its idle keep-alive) must arrive within this
     body_timeout_s: float = 60.0  # a request body must arrive within this; 0: no limit

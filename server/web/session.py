@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from typing import Any
 
 from aiohttp import web
@@ -47,8 +49,41 @@ def caller(request: web.Request) -> AccessClaims:
     return request[_CLAIMS_KEY]
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(trusted: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in trusted)
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
 def client_ip(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address: the peer's, or, when the peer is a proxy of `server.trusted_proxies`,
+    the nearest address in X-Forwarded-For that is not one of them (read from the right, since a
+    client can put anything on the left of what the proxies appended)."""
+    peer = request.remote or "unknown"
+    trusted = request.app[CORE].config.server.trusted_proxies
+    if not trusted:
+        return peer
+    networks = _networks(tuple(trusted))
+    if not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", ())).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage where an address should be: the proxy's own is all we know
+    return hops[0] if hops else peer
 
 
 def user_json(request: web.Request, user: UserRecord) -> dict[str, Any]:
