@@ -11,11 +11,15 @@ the node that would have told them is the one that died).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from ..bus import Bus, RedisKeys
+
+log = logging.getLogger(__name__)
 
 # Delete a busy key only if it still names this call (the user may be in a newer one).
 _CLEAR = """
@@ -42,19 +46,32 @@ class CallDirectory:
         self.renew_every_s = lease_ms / 3000  # the owner renews its calls' keys this often
         self._clear = client.register_script(_CLEAR)
 
+    # While Redis is away each node runs the calls it has alone: no owner elsewhere is found,
+    # nobody is busy elsewhere, and a new call is this node's.
+
     async def owner(self, call_id: str) -> str | None:
-        """The instance owning the call, None if no live node does."""
-        found = await self._client.get(self._keys.call(call_id))
-        return found.decode() if isinstance(found, bytes) else found
+        """The instance owning the call, None if no live node does (or Redis is away)."""
+        return await self._get(self._keys.call(call_id))
 
     async def busy(self, user_id: int) -> str | None:
-        """The call the user is a participant of, on any node."""
-        found = await self._client.get(self._keys.busy(user_id))
+        """The call the user is a participant of, on any node (None while Redis is away)."""
+        return await self._get(self._keys.busy(user_id))
+
+    async def _get(self, key: str) -> str | None:
+        try:
+            found = await self._client.get(key)
+        except (RedisError, OSError) as exc:
+            log.warning("calls: Redis unreachable (%s); this node answers for its own calls only", exc)
+            return None
         return found.decode() if isinstance(found, bytes) else found
 
     async def claim(self, call_id: str) -> bool:
         """Own a new call; False if another node owns one of that id."""
-        return bool(await self._client.set(self._keys.call(call_id), self.instance, nx=True, px=self._lease_ms))
+        try:
+            return bool(await self._client.set(self._keys.call(call_id), self.instance, nx=True, px=self._lease_ms))
+        except (RedisError, OSError) as exc:
+            log.warning("calls: Redis unreachable (%s); call %s runs here unannounced", exc, call_id)
+            return True
 
     async def update(self, call_id: str, joined: Iterable[int], left: Iterable[int], keep_ms: int | None) -> None:
         """Participants in (busy with this call) and out; `keep_ms`: the call ended, its owner

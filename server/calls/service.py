@@ -286,6 +286,9 @@ class CallService:
             await self._apply(str(payload["call_id"]), _event_of(payload["event"]))
         except LuckyError as exc:
             error = {"status": exc.status, "code": exc.code, "message": str(exc), "details": exc.details}
+        except Exception:  # the other node's device must get an answer, not wait for the timeout
+            log.exception("call %s: a forwarded frame failed", payload.get("call_id"))
+            error = {"status": 503, "code": "unavailable", "message": "The call could not be updated; try again."}
         await self._bus.tell(str(payload["from"]), ANSWER, {"req": payload["req"], "error": error})
 
     async def _on_answer(self, payload: dict[str, Any]) -> None:
