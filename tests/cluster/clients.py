@@ -194,15 +194,18 @@ async def history(client: Client, node: Served, conversation_id: str) -> list[di
         after = page[-1]["seq"]
 
 
-async def meet(conversation_id: str, watcher: Device, others: dict[str, Device], rounds: int = 8) -> None:
+async def meet(conversation_id: str, watcher: Device, others: dict[str, Device],
+               rounds: int = 8) -> list[dict[str, Any]]:
     """Until the watcher's node knows where every other member is connected.
 
     Each other device sends `typing` until the watcher receives it. A node publishes a user's
     presence before it reads that socket's first frame, and one subscriber gets what is
     published in order, so the watcher's node has taken in that presence by the time the
     typing reaches it: a message sent next is routed there. (`typing` is relayed once per 2 s
-    per connection, hence the rounds of 2.1 s; the first usually does.)"""
+    per connection, hence the rounds of 2.1 s; the first usually does.) The typing frames the
+    watcher got, one per other member."""
     missing = dict(others)  # user id -> device
+    got: list[dict[str, Any]] = []
     for _ in range(rounds):
         for device in missing.values():
             await device.send({"type": "typing", "conversation_id": conversation_id})
@@ -210,12 +213,13 @@ async def meet(conversation_id: str, watcher: Device, others: dict[str, Device],
             async with asyncio.timeout(2.1):
                 while missing:
                     frame = await watcher.recv(timeout=2.1)
-                    if frame["type"] == "typing" and frame["conversation_id"] == conversation_id:
-                        missing.pop(frame["user_id"], None)
+                    if frame["type"] == "typing" and frame["conversation_id"] == conversation_id \
+                            and missing.pop(frame["user_id"], None) is not None:
+                        got.append(frame)
         except (TimeoutError, AssertionError):
             pass
         if not missing:
-            return
+            return got
     raise AssertionError(f"typing from {sorted(missing)} never reached the watcher's node")
 
 

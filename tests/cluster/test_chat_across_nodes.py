@@ -146,8 +146,11 @@ async def test_typing_and_read_receipts_cross_nodes(nodes: list[Served], http: a
     ann, bob = await register_many(http, nodes, 2, "typing")
     ann_dev, bob_dev = await ann.connect(nodes[0]), await bob.connect(nodes[1])
     conversation = direct_id(ann, bob)
-    await meet(conversation, ann_dev, {bob.user_id: bob_dev})  # bob's typing reached ann on n1
-    await meet(conversation, bob_dev, {ann.user_id: ann_dev})  # and ann's reached bob on n2
+    # bob types on n2 and ann sees it on n1; then the other way.
+    assert await meet(conversation, ann_dev, {bob.user_id: bob_dev}) == [
+        {"type": "typing", "conversation_id": conversation, "user_id": bob.user_id}]
+    assert await meet(conversation, bob_dev, {ann.user_id: ann_dev}) == [
+        {"type": "typing", "conversation_id": conversation, "user_id": ann.user_id}]
 
     sent = await ann_dev.send_text(bob.user_id, "did you read this?", "r1")
     got = await read_messages(bob_dev, conversation, 1)
