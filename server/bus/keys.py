@@ -48,3 +48,7 @@ class RedisKeys:
     def busy(self, user_id: int) -> str:
         """The call a user is a participant of (the busy rule across nodes), with the same TTL."""
         return f"{self.prefix}:busy:{user_id}"
+
+    def group_call(self, group_id: int) -> str:
+        """A group's live call (one at a time, whichever node it runs on), with the same TTL."""
+        return f"{self.prefix}:groupcall:{group_id}"

@@ -21,7 +21,7 @@ from ..bus import Bus, RedisKeys
 
 log = logging.getLogger(__name__)
 
-# Delete a busy key only if it still names this call (the user may be in a newer one).
+# Delete a busy (or group's call) key only if it still names this call (there may be a newer one).
 _CLEAR = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -73,23 +73,40 @@ class CallDirectory:
             log.warning("calls: Redis unreachable (%s); call %s runs here unannounced", exc, call_id)
             return True
 
-    async def update(self, call_id: str, joined: Iterable[int], left: Iterable[int], keep_ms: int | None) -> None:
+    async def group_call(self, group_id: int) -> str | None:
+        """The group's live call, on any node (None while Redis is away)."""
+        return await self._get(self._keys.group_call(group_id))
+
+    async def claim_group(self, group_id: int, call_id: str) -> bool:
+        """Make the call the group's one live call; False if another runs."""
+        try:
+            return bool(await self._client.set(self._keys.group_call(group_id), call_id, nx=True,
+                                               px=self._lease_ms))
+        except (RedisError, OSError):
+            return True  # logged by claim
+
+    async def update(self, call_id: str, joined: Iterable[int], left: Iterable[int], keep_ms: int | None,
+                     group_id: int | None = None) -> None:
         """Participants in (busy with this call) and out; `keep_ms`: the call ended, its owner
-        is kept this long for late frames."""
+        is kept this long for late frames (and the group may start another)."""
         async with self._client.pipeline(transaction=False) as pipe:
             for user in joined:
                 pipe.set(self._keys.busy(user), call_id, px=self._lease_ms)
             if keep_ms is not None:
                 pipe.pexpire(self._keys.call(call_id), keep_ms)
             await pipe.execute()
-        for user in left:
-            await self._clear(keys=[self._keys.busy(user)], args=[call_id])
+        for key in [self._keys.busy(user) for user in left] + (
+                [self._keys.group_call(group_id)] if keep_ms is not None and group_id is not None else []):
+            await self._clear(keys=[key], args=[call_id])
 
-    async def renew(self, calls: Iterable[tuple[str, Iterable[int]]]) -> None:
-        """Keep the live calls owned here, and their participants' busy keys, for another lease."""
+    async def renew(self, calls: Iterable[tuple[str, Iterable[int], int | None]]) -> None:
+        """Keep the live calls owned here, their participants' busy keys and their groups' call
+        for another lease."""
         async with self._client.pipeline(transaction=False) as pipe:
-            for call_id, participants in calls:
+            for call_id, participants, group_id in calls:
                 pipe.pexpire(self._keys.call(call_id), self._lease_ms)
+                if group_id is not None:
+                    pipe.pexpire(self._keys.group_call(group_id), self._lease_ms)
                 for user in participants:
                     pipe.pexpire(self._keys.busy(user), self._lease_ms)
             await pipe.execute()

@@ -125,7 +125,7 @@ class CallService:
         self.calls.forget_ended(now - ENDED_KEPT_S)
         if self._directory is not None and now >= self._renew_at:
             self._renew_at = now + self._directory.renew_every_s
-            live = [(call.id, tuple(call.participants)) for call in self.calls.live()]
+            live = [(call.id, tuple(call.participants), call.group_id) for call in self.calls.live()]
             if live:
                 await self._directory.renew(live)
 
@@ -168,14 +168,18 @@ class CallService:
             raise forbidden("You are in a call already; hang up first.")
         if request.group_id is not None:
             running = self.calls.of_group(request.group_id)
-            if running is not None:
-                raise LuckyError(403, "forbidden", "A call runs in this group already; join it with call.accept.",
-                                 {"call_id": running.id})
+            elsewhere = None if running is not None or self._directory is None else (
+                await self._directory.group_call(request.group_id))
+            if running is not None or elsewhere is not None:
+                raise _group_busy(running.id if running is not None else str(elsewhere))
             if not invitees:
                 raise forbidden("Nobody else is in this group to call.")
         busy = request.to is not None and await self._in_call(request.to)
-        if self._directory is not None and not await self._directory.claim(call_id):
-            raise validation_failed("call_id", "in use by another call; leave it out for a fresh one")
+        if self._directory is not None:
+            if not await self._directory.claim(call_id):
+                raise validation_failed("call_id", "in use by another call; leave it out for a fresh one")
+            if request.group_id is not None and not await self._directory.claim_group(request.group_id, call_id):
+                raise _group_busy(await self._directory.group_call(request.group_id) or "")
         if self.calls.get(call_id) is not None:  # a repeat of this invite took it meanwhile
             raise validation_failed("call_id", "in use by another call; leave it out for a fresh one")
         config = self._config
@@ -326,7 +330,7 @@ class CallService:
             return
         try:
             await self._directory.update(after.id, sorted(now - was), sorted(was - now),
-                                         int(ENDED_KEPT_S * 1000) if ended else None)
+                                         int(ENDED_KEPT_S * 1000) if ended else None, after.group_id)
         except Exception:  # noqa: BLE001 - Redis away: the busy keys expire with their lease
             log.warning("call %s: the directory could not be updated", after.id, exc_info=True)
 
@@ -367,6 +371,11 @@ class CallService:
                                          members=ref.user_ids if ref.kind == DIRECT else ())
         except Exception:  # the call ended all the same; its message is what is lost
             log.exception("call %s: storing its %s message failed", call.id, record.body.get("event"))
+
+
+def _group_busy(call_id: str) -> LuckyError:
+    return LuckyError(403, "forbidden", "A call runs in this group already; join it with call.accept.",
+                      {"call_id": call_id})
 
 
 def _invited(call: Call, config: CallsConfig) -> dict[str, Any]:

@@ -44,6 +44,18 @@ async def _answered(one: Chat, two: Chat) -> tuple[User, User, Device, Device, s
     return ann, bob, a1, b1, call_id
 
 
+async def _until(device: Device, done: Any) -> list[dict[str, Any]]:
+    """Frames read until one satisfies `done` (that one last)."""
+    frames = [await device.recv()]
+    while not done(frames[-1]):
+        frames.append(await device.recv())
+    return frames
+
+
+async def _until_ok(device: Device, frame_id: str) -> list[dict[str, Any]]:
+    return await _until(device, lambda f: f["type"] == "ok" and f.get("id") == frame_id)
+
+
 async def _ended_messages(user: User, conversation_id: str) -> list[dict[str, Any]]:
     status, body = await user.api.call("GET", f"/api/v1/conversations/{conversation_id}/messages")
     assert status == 200, body
@@ -138,3 +150,38 @@ async def test_a_party_gone_from_the_other_node_is_hung_up_after_the_grace(make_
     await owner.sweep()
     hangup = await a1.expect("call.hangup")
     assert (hangup["user_id"], hangup["reason"], hangup["ended"]) == (bob.id, "disconnected", True)
+
+
+async def test_a_group_call_rings_and_is_joined_across_nodes_one_at_a_time(make_chat: MakeChat) -> None:
+    one, two = await _two_nodes(make_chat)
+    ann, bob, cat = await one.user("ann"), await one.user("bob"), await one.user("cat")
+    status, group = await ann.api.call("POST", "/api/v1/groups", {"name": "g", "member_ids": [bob.id, cat.id]})
+    assert status == 201, group
+    a1, b1, c1 = await _on(one, ann, "a1"), await _on(two, bob, "b1"), await _on(two, cat, "c1")
+    await asyncio.sleep(0.2)
+    for device in (a1, b1, c1):
+        await device.barrier()  # the group's creation message
+    call_id = (await _reply(a1, {"type": "call.invite", "group_id": group["id"], "media": "audio"},
+                            "call.invited"))["call_id"]
+    for device in (b1, c1):
+        assert (await device.expect("call.ring"))["group_id"] == group["id"]
+    await _reply(b1, {"type": "call.accept", "call_id": call_id}, "ok")
+    assert (await a1.expect("call.accept"))["user_id"] == bob.id
+
+    # One call per group, whichever node is asked.
+    error = await _reply(c1, {"type": "call.invite", "group_id": group["id"], "media": "audio"}, "error")
+    assert error["code"] == "forbidden" and error["details"]["call_id"] == call_id, error
+    await _reply(c1, {"type": "call.accept", "call_id": call_id}, "ok")  # joining it instead works
+    assert (await a1.expect("call.accept"))["user_id"] == cat.id
+    assert (await b1.expect("call.accept"))["user_id"] == cat.id
+
+    for name, device in (("a", a1), ("b", b1)):  # the second hangup leaves one: the call ends
+        await device.send({"type": "call.hangup", "call_id": call_id, "id": f"bye-{name}"})
+        assert any(f.get("id") == f"bye-{name}" and f["type"] == "ok" for f in await _until_ok(device, f"bye-{name}"))
+    frames = await _until(c1, lambda f: f["type"] == "call.hangup" and f["ended"])
+    assert frames[-1]["user_id"] == bob.id
+    ended = await _until(c1, lambda f: f["type"] == "message")
+    assert ended[-1]["message"]["body"]["event"] == "call.ended"
+    # Ended: the group may call again, through the other node.
+    again = await _reply(c1, {"type": "call.invite", "group_id": group["id"], "media": "audio"}, "call.invited")
+    assert again["call_id"] != call_id
