@@ -229,10 +229,11 @@ class RedisCost:
         seconds = sum(s for _, s in self.rounds)
 
         def net(names: set[str] | None) -> float:
-            def pick(d: dict[str, Any]) -> float:
-                return float(sum(v for k, v in d.items() if names is None or k in names))
-            extra = len(self.rounds) * pick(self.sockets) + seconds * pick(self.idle_per_s)
-            return max(0.0, pick(total) - extra) / max(sent, 1)
+            # Command by command, each floored at 0: the per-socket measure holds a heartbeat or
+            # two of its own, which must not eat into another command's count.
+            calls = sum(max(0.0, n - len(self.rounds) * self.sockets.get(k, 0) - seconds * self.idle_per_s.get(k, 0))
+                        for k, n in total.items() if names is None or k in names)
+            return calls / max(sent, 1)
 
         commands, publish = sum(total.values()), total.get("publish", 0)
         return {"redis_commands": commands, "redis_publish": publish,
@@ -376,14 +377,16 @@ def table(rows: list[dict[str, Any]], settings: Settings) -> Table:
                       f"{settings.group_size} x {settings.messages} messages, window {settings.window}, "
                       f"median of {settings.rounds} rounds")
     for col in ("scenario", "workload", "msgs/s", "deliveries/s", "p50 ms", "p99 ms", "server CPU", "gen CPU",
-                "other CPU", "Redis cmds/msg", "net cmds/msg", "net PUBLISH/msg", "idle cmds/s", "all delivered"):
+                "other CPU", "Redis cmds/msg", "PUBLISH/msg", "net cmds/msg", "net PUBLISH/msg", "idle cmds/s",
+                "all delivered"):
         out.add_column(col, justify="left" if col in ("scenario", "workload") else "right")
     for r in rows:
         out.add_row(TITLES[r["scenario"]], r["workload"], _num(r["msgs_per_s"]), _num(r["deliveries_per_s"]),
                     _num(r["p50_ms"], ".1f"), _num(r["p99_ms"], ".1f"), _num(r["server_cpu_pct"], ".0f") + "%",
                     _num(r["client_cpu_pct"], ".0f") + "%", _num(r["others_cpu_pct"], ".0f") + "%",
-                    _num(r["redis_commands_per_msg"], ".2f"), _num(r["redis_net_commands_per_msg"], ".2f"),
-                    _num(r["redis_net_publish_per_msg"], ".2f"),
+                    _num(r["redis_commands_per_msg"], ".3f"), _num(r["redis_publish_per_msg"], ".3f"),
+                    _num(r["redis_net_commands_per_msg"], ".3f"),
+                    _num(r["redis_net_publish_per_msg"], ".3f"),
                     _num(r["redis_idle_commands_per_s"], ".0f"),
                     ("yes" if r["complete"] else f"[bold red]NO[/] ({r['delivered']}/{r['expected']})")
                     + (" [bold red](bus down)[/]" if r.get("bus_problems") else ""))
