@@ -306,9 +306,11 @@ class RedisBus:
     def _forget_node(self, instance: str) -> None:
         if instance not in self._nodes:
             return
-        self._nodes.discard(instance)
         for user_id in [u for u, holders in self._elsewhere.items() if instance in holders]:
             self._seen(instance, user_id, False)
+        # After the loop: _seen counts the node it hears from, which had kept a dead node with
+        # users in /readyz's count until the next full re-read (tests/cluster/test_faults.py).
+        self._nodes.discard(instance)
 
     async def _load_replica(self, keep: bool = False) -> None:
         """Who is connected where, read whole: at every (re)subscribe, since entries published
@@ -405,6 +407,10 @@ class RedisBus:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.srem(self._keys.nodes, *dead)
                 pipe.delete(*[self._keys.presence(i) for i in dead])
+                # Said for the dead node: once it is out of the set, the other nodes' prunes no
+                # longer see it, and they kept its users online until their next full re-read
+                # (tests/cluster/test_faults.py).
+                pipe.publish(self._keys.all, b"".join(wire.gone_entry(i) for i in dead))
                 await pipe.execute()
 
     # --- health ----------------------------------------------------------------------------------
