@@ -41,9 +41,17 @@ RELOAD_EVERY = 20  # heartbeats between full re-reads of who is connected where
 RECONNECT_S = (0.1, 0.25, 0.5, 1.0, 2.0)  # waits between reconnects, the last repeated
 
 
+MAX_CONNECTIONS = 32  # a burst of socket opens or closes queues for these, never fails
+
+
 def connect(url: str) -> aioredis.Redis:
-    """A client that fails fast, so a Redis outage costs a node seconds, not minutes."""
-    return aioredis.from_url(url, socket_timeout=3, socket_connect_timeout=3, health_check_interval=10)
+    """A client that fails fast when Redis is gone, so an outage costs a node seconds, not
+    minutes; and whose pool waits for a free connection rather than failing (redis-py's default
+    pool raises past its limit: 100 sockets closing at once took a node's bus down)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=10, socket_timeout=3, socket_connect_timeout=3,
+        health_check_interval=10)
+    return aioredis.Redis(connection_pool=pool)
 
 
 class RedisBus:
@@ -66,6 +74,7 @@ class RedisBus:
         self._replaying: list[tuple[str, int, bool]] | None = None
         self._outgoing: dict[str, list[bytes]] = {}  # channel -> entries of the next flush
         self._waiting_ids: list[int] = []  # messages whose remote pushes are in the next flush
+        self._presence_changes: dict[int, bool] = {}  # user id -> online, for the next flush
         self._wake = asyncio.Event()
         self._round: asyncio.Future[None] | None = None  # the next flush's outcome, for drain()
         self._published: Published = lambda ids: None
@@ -125,22 +134,11 @@ class RedisBus:
         await self._presence(user_id, False)
 
     async def _presence(self, user_id: int, online: bool) -> None:
-        # Written and announced at once (not with the next flush): a message sent to the user a
-        # moment later on another node must find this node in that node's replica.
-        if not self._up:
-            return  # rewritten whole when Redis is back (_announce_self)
-        key = self._keys.presence(self.instance)
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                if online:
-                    pipe.hset(key, str(user_id), "1")
-                    pipe.pexpire(key, self._lease_ms)
-                else:
-                    pipe.hdel(key, str(user_id))
-                pipe.publish(self._keys.all, wire.presence_entry(self.instance, user_id, online))
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self._down(exc)
+        # Written by the flusher, not here: a socket's handler may be cancelled (its client gone)
+        # while waiting for Redis, which left users in the presence hash for good; and a burst of
+        # opens or closes becomes one pipeline and one PUBLISH. The last change of a user wins.
+        self._presence_changes[user_id] = online
+        self._wake.set()
 
     def nodes_online(self) -> int:
         return len(self._nodes) + 1
@@ -190,6 +188,7 @@ class RedisBus:
             await self._flush()
 
     async def _flush(self) -> None:
+        self._presence_entries()
         outgoing, self._outgoing = self._outgoing, {}
         ids, self._waiting_ids = self._waiting_ids, []
         done, self._round = self._round, None
@@ -200,9 +199,10 @@ class RedisBus:
         failure: BaseException | None = None
         try:
             async with self._client.pipeline(transaction=False) as pipe:
+                writes = self._presence_writes(pipe)
                 for channel, entries in outgoing.items():
                     pipe.publish(channel, b"".join(entries))
-                receivers = await pipe.execute()
+                receivers = (await pipe.execute())[writes:]
             self.publishes += len(outgoing)
             # Nobody listening on a node's channel does not mean the node is gone: after a Redis
             # restart it is back only once it has resubscribed (up to its reconnect backoff), and
@@ -225,6 +225,27 @@ class RedisBus:
                 done.set_result(None)
             else:
                 done.set_exception(failure)
+
+    def _presence_entries(self) -> None:
+        """The presence changes since the last flush, as entries for the other nodes (published
+        in the same pipeline that writes them to this node's presence hash)."""
+        for user_id, online in self._presence_changes.items():
+            self._outgoing.setdefault(self._keys.all, []).append(wire.presence_entry(self.instance, user_id, online))
+
+    def _presence_writes(self, pipe: Any) -> int:
+        """Queue this node's presence hash changes on `pipe`; how many commands."""
+        changes, self._presence_changes = self._presence_changes, {}
+        if not changes:
+            return 0
+        key = self._keys.presence(self.instance)
+        online = {str(u): "1" for u, on in changes.items() if on}
+        offline = [str(u) for u, on in changes.items() if not on]
+        if online:
+            pipe.hset(key, mapping=online)
+        if offline:
+            pipe.hdel(key, *offline)
+        pipe.pexpire(key, self._lease_ms)
+        return bool(online) + bool(offline) + 1
 
     # --- receiving -------------------------------------------------------------------------------
 
@@ -342,6 +363,7 @@ class RedisBus:
 
     async def _announce_self(self) -> None:
         """This node's lease, its presence written whole (Redis may have restarted empty), its id."""
+        self._presence_changes.clear()  # the whole state below supersedes them
         users = [str(u) for u in self._sessions.user_ids()]
         key = self._keys.presence(self.instance)
         async with self._client.pipeline(transaction=False) as pipe:
@@ -376,9 +398,14 @@ class RedisBus:
         while True:
             await asyncio.sleep(self._beat_s)
             ticks += 1
-            if not self._up:
-                continue  # the listener reconnects and announces this node again
             try:
+                if not self._up:
+                    # The listener announces this node again when its own connection broke; when
+                    # only commands failed (its subscription held), this brings the node back.
+                    await self._announce_self()
+                    await self._load_replica(keep=True)
+                    self._up_again()
+                    continue
                 await self._beat()
                 if ticks % 3 == 0:
                     await self._prune()

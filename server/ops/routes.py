@@ -31,8 +31,8 @@ async def readyz(request: web.Request) -> web.Response:
     # Redis down does not make a node unready: it still takes sockets, stores messages and
     # delivers to its own sockets; pushes to other nodes wait in the outbox until Redis is back.
     ready = all(c.ok for c in checks if c.name != "redis")
-    degraded = ready and not all(c.ok for c in checks)
     bus_ok, bus_detail = core.bus.status()
+    degraded = ready and not (bus_ok and all(c.ok for c in checks))
     body: dict[str, Any] = {
         "status": "degraded" if degraded else "ready" if ready else "unavailable",
         "node": core.bus.instance,

@@ -8,6 +8,8 @@ from typing import Any
 from lucky_server.keys import CORE
 
 from ..chat.conftest import direct_id
+from ..conftest import Api
+from ..social.conftest import make_world  # noqa: F401 - a fixture
 from ..services import REDIS_URL, redis_prefix
 from .conftest import TwoNodes
 
@@ -66,3 +68,26 @@ async def test_a_group_message_is_one_publish_per_other_node_not_one_per_member(
     assert bus.publishes - before == 2  # nodes two and three, each once, for four remote members
     for device in devices:
         assert [f for f in await device.barrier() if f["type"] == "message"] == []
+
+
+async def test_a_hundred_and_fifty_sockets_closing_at_once_leave_the_bus_up(make_world: Any) -> None:
+    # Each closing socket changed its user's presence: redis-py's default pool raised "Too many
+    # connections" past 100 and the node's bus stayed down (found by bench/cluster.py); and
+    # handlers cancelled while waiting for Redis left their users in the presence hash.
+    prefix = redis_prefix()
+    world = await make_world(redis={"url": REDIS_URL, "prefix": prefix, "lease_s": 3},
+                             chat={"max_sockets_per_ip": 0})
+    people = await world.people(*(f"user{i:03}" for i in range(150)))
+    devices = await asyncio.gather(*(world.connect(p) for p in people))
+    core = world.client.server.app[CORE]
+    presence = core.bus.client  # the bus's own client: the node's presence hash, as others read it
+    key = f"{prefix}:presence:{core.bus.instance}"
+    assert await presence.hlen(key) == 150
+    await asyncio.gather(*(d.ws.close() for d in devices))
+    for _ in range(100):
+        if await presence.hlen(key) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await presence.hlen(key) == 0
+    status, body = await Api(world.client).call("GET", "/readyz")
+    assert (status, body["status"], body["bus"]["ok"]) == (200, "ready", True), body
