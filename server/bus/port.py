@@ -7,6 +7,10 @@ from typing import Any, Protocol
 
 from ..errors import LuckyError
 
+# Run on one node only, when it is back on the bus after an outage: what other nodes broadcast
+# meanwhile is lost, so a cache kept current by broadcasts drops what it holds.
+RESYNC = "bus.resync"
+
 # A broadcast's handler: runs on every node (this one included) with the topic's payload.
 Broadcast = Callable[[dict[str, Any]], Awaitable[None]]
 # Told the ids of messages whose pushes to other nodes have gone out (their outbox rows end).

@@ -32,7 +32,7 @@ from ..tasks import cancel_and_wait
 from . import wire
 from .keys import RedisKeys
 from .local import run_handlers
-from .port import Broadcast, BusUnavailable, Published
+from .port import RESYNC, Broadcast, BusUnavailable, Published
 from .workers import WorkerLease
 
 log = logging.getLogger(__name__)
@@ -452,6 +452,8 @@ class RedisBus:
     def _up_again(self) -> None:
         if not self._up and self._detail != "not started":
             log.warning("Redis at %s is back: remote delivery resumes", _safe(self._url))
+            # Broadcasts sent while this node was away are lost: caches fed by them start over.
+            self._inbox.put_nowait((RESYNC, {}))
         self._up = True
         self._detail = f"{len(self._nodes) + 1} node(s) on the bus"
 

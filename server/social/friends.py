@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from .. import cursors
-from ..bus import Bus
+from ..bus import RESYNC, Bus
 from ..clock import Clock
 from ..config import ChatConfig
 from ..errors import LuckyError, conflict, forbidden, not_found, validation_failed
@@ -39,6 +39,7 @@ class FriendService:
         self._blocked_by: dict[int, frozenset[int]] = {}  # user -> whom they block
         self._friends: dict[int, frozenset[int]] = {}
         bus.on(FRIENDS, self._changed_somewhere)
+        bus.on(RESYNC, self._forget_all)
 
     # --- caches ----------------------------------------------------------------------------
 
@@ -64,6 +65,11 @@ class FriendService:
         for uid in payload["user_ids"]:
             self._friends.pop(int(uid), None)
             self._blocked_by.pop(int(uid), None)
+
+    async def _forget_all(self, payload: dict[str, Any]) -> None:
+        """Back on the bus after an outage: friendships and blocks may have changed unheard."""
+        self._friends.clear()
+        self._blocked_by.clear()
 
     # --- the direct-chat policy ------------------------------------------------------------
 

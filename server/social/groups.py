@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .. import cursors
-from ..bus import Bus
+from ..bus import RESYNC, Bus
 from ..chat.model import ConversationRef, Message
 from ..clock import Clock
 from ..config import ChatConfig
@@ -99,6 +99,7 @@ class GroupRules:
         self._clock = clock
         self._bus = bus
         bus.on(GROUP, self._changed_elsewhere)
+        bus.on(RESYNC, self._forget_all)
         self._store = GroupStore(db)
         self._states: dict[int, GroupState] = {}
         # Bumped whenever a committed change is applied to the cache, so that a reload that
@@ -157,6 +158,12 @@ class GroupRules:
         # that started before this change from installing the old state.
         self._versions[group_id] = self._versions.get(group_id, 0) + 1
         self._states.pop(group_id, None)
+
+    async def _forget_all(self, payload: dict[str, Any]) -> None:
+        """Back on the bus after an outage: any group may have changed unheard."""
+        for group_id in self._states:
+            self._versions[group_id] = self._versions.get(group_id, 0) + 1
+        self._states.clear()
 
     # --- GroupPolicy (used by chat) ----------------------------------------------------------------
 
