@@ -198,10 +198,11 @@ async def meet(conversation_id: str, watcher: Device, others: dict[str, Device],
                rounds: int = 8) -> list[dict[str, Any]]:
     """Until the watcher's node knows where every other member is connected.
 
-    Each other device sends `typing` until the watcher receives it. A node publishes a user's
-    presence before it reads that socket's first frame, and one subscriber gets what is
-    published in order, so the watcher's node has taken in that presence by the time the
-    typing reaches it: a message sent next is routed there. (`typing` is relayed once per 2 s
+    Each other device sends `typing` until the watcher receives it. A node queues a user's
+    presence before it reads that socket's first frame, publishes it no later than the typing
+    that frame causes, and one subscriber gets what is published in order, so the watcher's
+    node has taken in that presence by the time the typing reaches it: a message sent next is
+    routed there. (`typing` is relayed once per 2 s
     per connection, hence the rounds of 2.1 s; the first usually does.) The typing frames the
     watcher got, one per other member."""
     missing = dict(others)  # user id -> device

@@ -18,11 +18,12 @@ from typing import Any
 import aiohttp
 import pytest
 import redis
+from aiohttp import web
 
 from lucky_server.bus.keys import RedisKeys
 
 from ..cli.process import Served
-from ..services import PrivateRedis, REDIS_URL, redis_prefix
+from ..services import PrivateRedis, REDIS_URL, free_port, redis_prefix
 from .clients import Client, Device, Inbox, direct_id, history, meet, read_messages, register_many, seqs, sync_all
 from .cluster import LEASE_S, cluster_on, readyz, shared_redis
 
@@ -128,18 +129,59 @@ async def test_redis_killed_and_restarted_mid_burst_loses_and_duplicates_nothing
         private.kill()
 
 
+class PushReceiver:
+    """The offline-push webhook: an HTTP server of the test's own that keeps every body posted."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/push"
+        self._runner: web.AppRunner | None = None
+
+    async def _push(self, request: web.Request) -> web.Response:
+        self.bodies.append(await request.json())
+        return web.Response(status=204)
+
+    async def __aenter__(self) -> PushReceiver:
+        app = web.Application()
+        app.router.add_post("/push", self._push)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def pushed(self, user_id: str, message_id: str, timeout: float = 20) -> None:
+        await until(f"an offline push of {message_id} to {user_id}",
+                    lambda: any(b["user_id"] == user_id and b["message_id"] == message_id for b in self.bodies),
+                    timeout)
+
+
 async def test_a_node_killed_mid_burst_its_users_reconnect_elsewhere_and_sync(
         tmp_path: Path, http: aiohttp.ClientSession) -> None:
     prefix = redis_prefix()
-    with cluster_on(tmp_path, shared_redis(), prefix) as cluster:
+    async with PushReceiver() as webhook:
+        await node_killed_mid_burst(tmp_path, http, prefix, webhook)
+
+
+async def node_killed_mid_burst(tmp_path: Path, http: aiohttp.ClientSession, prefix: str,
+                                webhook: PushReceiver) -> None:
+    with cluster_on(tmp_path, shared_redis(), prefix, LUCKY_PUSH__WEBHOOK_URL=webhook.url,
+                    LUCKY_PUSH__WEBHOOK_SECRET="cluster push secret") as cluster:
         one, two, victim = cluster.start(3)
         victim_instance = readyz(victim)[1]["node"]
-        ann, bob, cat = await register_many(http, [one, two], 3, "killed")
+        ann, bob, cat, eve = await register_many(http, [one, two], 4, "killed")
         ann_dev = await ann.connect(one)  # sends to bob
         bob_dev = await bob.connect(victim)  # receives, on the node that dies
         cat_dev = await cat.connect(victim)  # sends to ann from the node that dies
+        eve_dev = await eve.connect(victim)  # on the node that dies, and does not come back
         await meet(direct_id(ann, bob), ann_dev, {bob.user_id: bob_dev})
         await meet(direct_id(ann, cat), ann_dev, {cat.user_id: cat_dev})
+        await meet(direct_id(ann, eve), ann_dev, {eve.user_id: eve_dev})
+        while_online = (await ann_dev.send_text(eve.user_id, "eve is online", "e0"))["message"]
         await asyncio.to_thread(cluster.wait_nodes, 3)
         keys = RedisKeys(prefix)
         shared = redis.Redis.from_url(REDIS_URL)
@@ -187,3 +229,13 @@ async def test_a_node_killed_mid_burst_its_users_reconnect_elsewhere_and_sync(
         assert not shared.exists(keys.presence(victim_instance))
         assert not shared.sismember(keys.nodes, victim_instance)
         shared.close()
+
+        # eve was only on the dead node: to both live nodes she is offline now, so a message to
+        # her, sent through either, is an offline push; the one sent while she was online was not.
+        via_one = (await ann_dev.send_text(eve.user_id, "eve, are you there?", "e1"))["message"]
+        status, via_two = await ann.call(two, "POST", f"/api/v1/conversations/{direct_id(ann, eve)}/messages",
+                                         {"client_msg_id": "e2", "kind": "text", "body": {"text": "eve?"}})
+        assert status == 201, via_two
+        await webhook.pushed(eve.user_id, str(via_one["id"]))
+        await webhook.pushed(eve.user_id, str(via_two["id"]))
+        assert not [b for b in webhook.bodies if b["message_id"] == str(while_online["id"])]
