@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from ..bus import RedisKeys
 from ..clock import Clock
@@ -33,6 +34,11 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+class LeaseUnavailable(Exception):
+    """The lease's store cannot be reached (Redis is down): no node can take it, so the run is
+    skipped, as when another holds it; the next tick tries again."""
 
 
 class JobLeases(Protocol):
@@ -68,7 +74,10 @@ class RedisJobLeases:
 
     async def acquire(self, name: str, holder: str, now_ms: int, lease_ms: int) -> bool:
         self._lease_ms[name] = lease_ms
-        return int(await self._acquire(keys=[self._key(name)], args=[holder, lease_ms])) == 1
+        try:
+            return int(await self._acquire(keys=[self._key(name)], args=[holder, lease_ms])) == 1
+        except (RedisError, OSError) as exc:
+            raise LeaseUnavailable(f"Redis is unreachable ({exc})") from None
 
     async def renew(self, name: str, holder: str, expires_at: int) -> bool:
         lease_ms = self._lease_ms.get(name) or max(expires_at - self._clock.now_ms(), 1)

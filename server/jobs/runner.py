@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..clock import Clock
 from ..storage import Database
 from ..storage.stores.jobs import JobStore
-from .leases import JobLeases
+from .leases import JobLeases, LeaseUnavailable
 from .model import JobSpec
 from ..tasks import cancel_and_wait
 
@@ -56,12 +56,22 @@ class JobRunner:
         self.node = node
         # Two processes on one node (a server and `lucky jobs run`) are two holders.
         self.holder = f"{node}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._unavailable: set[str] = set()  # jobs whose lease store was down at their last tick
 
     async def run(self, spec: JobSpec, next_run: Callable[[], int | None] = lambda: None) -> RunResult:
         """Run the job now if its lease is free; record the run (`next_run`: when it runs
         next, read once the run is over; None keeps what was recorded)."""
         lease_ms = spec.lease_s * 1000
-        if not await self.leases.acquire(spec.name, self.holder, self._clock.now_ms(), lease_ms):
+        try:
+            taken = await self.leases.acquire(spec.name, self.holder, self._clock.now_ms(), lease_ms)
+        except LeaseUnavailable as exc:
+            # One line per job per outage, not a traceback every tick on every node.
+            if spec.name not in self._unavailable:
+                log.warning("job %s skipped while its lease cannot be taken: %s", spec.name, exc)
+                self._unavailable.add(spec.name)
+            return RunResult(spec.name, "skipped", str(exc))
+        self._unavailable.discard(spec.name)
+        if not taken:
             held = (await self.leases.held(self._clock.now_ms())).get(spec.name, "another process")
             log.debug("job %s skipped on %s: %s holds its lease", spec.name, self.holder, held)
             return RunResult(spec.name, "skipped", held)

@@ -19,7 +19,7 @@ from lucky_server.jobs.service import JobService
 from lucky_server.storage.stores.jobs import JobStore
 
 from ..jobs.conftest import MakeCore, make_core  # noqa: F401 - a fixture
-from ..services import REDIS_URL, redis_prefix
+from ..services import REDIS_URL, PrivateRedis, redis_prefix
 
 
 def _redis() -> dict[str, Any]:
@@ -107,3 +107,25 @@ def _job(name: str, body: Any, *, lease_s: int = 300) -> JobSpec:
         return "did it"
 
     return JobSpec(name, "every 1s", "a test job", run, lease_s=lease_s)
+
+
+async def test_while_redis_is_down_a_job_is_skipped_with_one_warning_and_runs_once_it_is_back(
+        make_core: MakeCore, tmp_path: Any, caplog: Any) -> None:
+    redis = PrivateRedis(str(tmp_path))
+    redis.start()
+    try:
+        async with make_core(redis={"url": redis.url, "prefix": "lucky", "lease_s": 3}) as core:
+            runner = JobRunner(core.db, core.clock, "node-a", JobService.of(core).leases)
+            ran: list[int] = []
+            spec = _job("test.job", lambda: ran.append(1))
+            redis.kill()
+            results = [await runner.run(spec) for _ in range(3)]
+            assert [r.outcome for r in results] == ["skipped"] * 3 and ran == []
+            assert "Redis is unreachable" in results[0].summary
+            warnings = [r for r in caplog.records if "test.job skipped" in r.getMessage()]
+            assert len(warnings) == 1 and warnings[0].exc_info is None  # one line, no traceback
+            redis.start()
+            result = await runner.run(spec)
+            assert (result.outcome, ran) == ("ok", [1])
+    finally:
+        redis.kill()
