@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from .keys import RedisKeys
 from .local import LocalBus
-from .port import RESYNC, Broadcast, Bus, BusUnavailable
+from .port import OFFLINE, RESYNC, Broadcast, Bus, BusUnavailable
 
-__all__ = ["RESYNC", "Broadcast", "Bus", "BusUnavailable", "LocalBus", "RedisKeys"]
+__all__ = ["OFFLINE", "RESYNC", "Broadcast", "Bus", "BusUnavailable", "LocalBus", "RedisKeys"]

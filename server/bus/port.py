@@ -10,6 +10,9 @@ from ..errors import LuckyError
 # Run on one node only, when it is back on the bus after an outage: what other nodes broadcast
 # meanwhile is lost, so a cache kept current by broadcasts drops what it holds.
 RESYNC = "bus.resync"
+# Run on one node only, with {"user_ids"}: users whose every socket was on a node that died
+# (its lease ran out), so that someone tells their friends they went offline.
+OFFLINE = "bus.offline"
 
 # A broadcast's handler: runs on every node (this one included) with the topic's payload.
 Broadcast = Callable[[dict[str, Any]], Awaitable[None]]

@@ -32,7 +32,7 @@ from ..tasks import cancel_and_wait
 from . import wire
 from .keys import RedisKeys
 from .local import run_handlers
-from .port import RESYNC, Broadcast, BusUnavailable, Published
+from .port import OFFLINE, RESYNC, Broadcast, BusUnavailable, Published
 from .workers import WorkerLease
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ class RedisBus:
         self._replaying: list[tuple[str, int, bool]] | None = None
         self._outgoing: dict[str, list[bytes]] = {}  # channel -> entries of the next flush
         self._waiting_ids: list[int] = []  # messages whose remote pushes are in the next flush
-        self._presence_changes: dict[int, bool] = {}  # user id -> online, for the next flush
+        self._presence_changes: set[int] = set()  # users whose presence here changed since the last flush
+        self._arriving: dict[int, int] = {}  # user id -> sockets announcing it before their welcome
         self._wake = asyncio.Event()
         self._round: asyncio.Future[None] | None = None  # the next flush's outcome, for drain()
         self._published: Published = lambda ids: None
@@ -128,17 +129,36 @@ class RedisBus:
         return user_id in self._elsewhere
 
     async def connected(self, user_id: int) -> None:
-        await self._presence(user_id, True)
+        """Called before the user's first socket here gets its welcome: once this returns every
+        node routes the user's messages here, so what the device's first `sync` does not return
+        (committed after it) is pushed. Waits for the write, never fails (Redis down: rewritten
+        whole when it is back)."""
+        self._arriving[user_id] = self._arriving.get(user_id, 0) + 1
+        try:
+            self._changed(user_id)
+            try:
+                await self.drain()
+            except BusUnavailable:
+                pass
+        finally:
+            left = self._arriving.pop(user_id) - 1
+            if left:
+                self._arriving[user_id] = left
+            else:
+                self._changed(user_id)  # a socket given up before it was added: written as it now is
 
     async def disconnected(self, user_id: int) -> None:
-        await self._presence(user_id, False)
+        self._changed(user_id)
 
-    async def _presence(self, user_id: int, online: bool) -> None:
-        # Written by the flusher, not here: a socket's handler may be cancelled (its client gone)
-        # while waiting for Redis, which left users in the presence hash for good; and a burst of
-        # opens or closes becomes one pipeline and one PUBLISH. The last change of a user wins.
-        self._presence_changes[user_id] = online
+    def _changed(self, user_id: int) -> None:
+        # Written by the flusher as the user's state is *then* (a socket here, or one arriving),
+        # not here: a socket's handler may be cancelled while waiting for Redis, and a burst of
+        # opens or closes becomes one pipeline and one PUBLISH.
+        self._presence_changes.add(user_id)
         self._wake.set()
+
+    def _here(self, user_id: int) -> bool:
+        return bool(self._sessions.of_user(user_id)) or user_id in self._arriving
 
     def nodes_online(self) -> int:
         return len(self._nodes) + 1
@@ -174,7 +194,7 @@ class RedisBus:
         self._published = published
 
     async def drain(self) -> None:
-        if not self._outgoing:
+        if not self._outgoing and not self._presence_changes:
             return
         if self._round is None:
             self._round = asyncio.get_running_loop().create_future()
@@ -188,11 +208,10 @@ class RedisBus:
             await self._flush()
 
     async def _flush(self) -> None:
-        self._presence_entries()
         outgoing, self._outgoing = self._outgoing, {}
         ids, self._waiting_ids = self._waiting_ids, []
         done, self._round = self._round, None
-        if not outgoing:
+        if not outgoing and not self._presence_changes:
             if done is not None and not done.done():
                 done.set_result(None)
             return
@@ -226,26 +245,25 @@ class RedisBus:
             else:
                 done.set_exception(failure)
 
-    def _presence_entries(self) -> None:
-        """The presence changes since the last flush, as entries for the other nodes (published
-        in the same pipeline that writes them to this node's presence hash)."""
-        for user_id, online in self._presence_changes.items():
-            self._outgoing.setdefault(self._keys.all, []).append(wire.presence_entry(self.instance, user_id, online))
-
     def _presence_writes(self, pipe: Any) -> int:
-        """Queue this node's presence hash changes on `pipe`; how many commands."""
-        changes, self._presence_changes = self._presence_changes, {}
+        """Queue this node's presence hash changes on `pipe`, and their entries for the other
+        nodes; how many commands were queued on `pipe`."""
+        changes, self._presence_changes = self._presence_changes, set()
         if not changes:
             return 0
         key = self._keys.presence(self.instance)
-        online = {str(u): "1" for u, on in changes.items() if on}
-        offline = [str(u) for u, on in changes.items() if not on]
+        states = {user_id: self._here(user_id) for user_id in changes}
+        online = {str(u): "1" for u, here in states.items() if here}
+        offline = [str(u) for u, here in states.items() if not here]
         if online:
             pipe.hset(key, mapping=online)
         if offline:
             pipe.hdel(key, *offline)
         pipe.pexpire(key, self._lease_ms)
-        return bool(online) + bool(offline) + 1
+        # First in the flush: a node must know where a user is before it gets their frames.
+        entries = b"".join(wire.presence_entry(self.instance, u, here) for u, here in states.items())
+        pipe.publish(self._keys.all, entries)
+        return bool(online) + bool(offline) + 2
 
     # --- receiving -------------------------------------------------------------------------------
 
@@ -427,18 +445,25 @@ class RedisBus:
         # A node that joined with no user connected has published nothing the listener would
         # see: counted from its lease here, not only at the next full re-read (20 heartbeats).
         self._nodes.update(i for i, beat in zip(others, alive) if beat is not None)
+        # Users whose only sockets were on a dead node are offline now.
+        orphans = {i: [u for u, holders in self._elsewhere.items() if holders == {i} and not self._here(u)]
+                   for i in dead}
         for instance in dead:
             log.warning("node %s stopped renewing its lease; its users' sockets are gone", instance)
             self._forget_node(instance)
         if dead:
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.srem(self._keys.nodes, *dead)
+                for instance in dead:  # one SREM each: the node that removes it speaks for it
+                    pipe.srem(self._keys.nodes, instance)
                 pipe.delete(*[self._keys.presence(i) for i in dead])
                 # Said for the dead node: once it is out of the set, the other nodes' prunes no
                 # longer see it, and they kept its users online until their next full re-read
                 # (tests/cluster/test_faults.py).
                 pipe.publish(self._keys.all, b"".join(wire.gone_entry(i) for i in dead))
-                await pipe.execute()
+                removed = (await pipe.execute())[:len(dead)]
+            offline = [u for instance, won in zip(dead, removed) if won for u in orphans[instance]]
+            if offline:  # their friends hear it once, from this node (the dead one cannot say it)
+                self._inbox.put_nowait((OFFLINE, {"user_ids": offline}))
 
     # --- health ----------------------------------------------------------------------------------
 

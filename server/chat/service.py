@@ -26,7 +26,7 @@ from ..search.segment import index_text
 from ..storage.stores.messages import MessageStore
 from ..storage.stores.search import SearchStore
 from ..storage.stores.users import UserRecord, UserStore
-from ..bus import Bus
+from ..bus import OFFLINE, Bus
 from .audience import Audience, FilePolicy
 from .delivery import Session, Sessions, Transport
 from .kinds import MEDIA_KINDS, check_body
@@ -99,6 +99,7 @@ class ChatService:
         self._ids = ids
         self._sweeper: asyncio.Task[None] | None = None
         self.presence_listeners = tuple(presence_listeners)
+        bus.on(OFFLINE, self._left_with_a_node)
         self.messages_delivered = 0
         self.resent = 0
 
@@ -140,13 +141,16 @@ class ChatService:
         `welcome` makes the first frame: it is queued the moment the session can receive
         pushes, before anything (a group message, a presence frame) can overtake it.
         """
+        first = not self.sessions.of_user(user_id)
+        if first:
+            # Every node routes the user here before the welcome: a message committed after the
+            # device's first `sync` is pushed, one committed before is in that sync.
+            await self.bus.connected(user_id)
         session = self.sessions.add(user_id, device_id, family_id, transport)
         if welcome is not None:
             transport.send(welcome(session))
-        if len(self.sessions.of_user(user_id)) == 1:
-            await self.bus.connected(user_id)
-            if not self.bus.online_elsewhere(user_id):
-                await self._presence(user_id, True)
+        if first and len(self.sessions.of_user(user_id)) == 1 and not self.bus.online_elsewhere(user_id):
+            await self._presence(user_id, True)
         return session
 
     async def disconnect(self, session: Session) -> None:
@@ -155,6 +159,11 @@ class ChatService:
             await self.bus.disconnected(session.user_id)
             if not self.bus.online_elsewhere(session.user_id):
                 await self._presence(session.user_id, False)
+
+    async def _left_with_a_node(self, payload: dict[str, Any]) -> None:
+        for user_id in payload["user_ids"]:
+            if not self.bus.is_online(int(user_id)):
+                await self._presence(int(user_id), False)
 
     async def _presence(self, user_id: int, online: bool) -> None:
         for listener in self.presence_listeners:

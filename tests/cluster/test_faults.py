@@ -178,6 +178,10 @@ async def node_killed_mid_burst(tmp_path: Path, http: aiohttp.ClientSession, pre
         bob_dev = await bob.connect(victim)  # receives, on the node that dies
         cat_dev = await cat.connect(victim)  # sends to ann from the node that dies
         eve_dev = await eve.connect(victim)  # on the node that dies, and does not come back
+        status, asked = await eve.call(one, "POST", "/api/v1/friends/requests", {"user_id": ann.user_id})
+        assert status == 201, asked  # ann and eve are friends: ann hears when eve goes offline
+        status, body = await ann.call(two, "POST", f"/api/v1/friends/requests/{asked['id']}/accept")
+        assert status == 200, body
         await meet(direct_id(ann, bob), ann_dev, {bob.user_id: bob_dev})
         await meet(direct_id(ann, cat), ann_dev, {cat.user_id: cat_dev})
         await meet(direct_id(ann, eve), ann_dev, {eve.user_id: eve_dev})
@@ -238,4 +242,16 @@ async def node_killed_mid_burst(tmp_path: Path, http: aiohttp.ClientSession, pre
         assert status == 201, via_two
         await webhook.pushed(eve.user_id, str(via_one["id"]))
         await webhook.pushed(eve.user_id, str(via_two["id"]))
+
+        # The dead node cannot say that eve left; the live node that pruned it says so, once.
+        presence: list[dict[str, Any]] = []
+
+        async def eve_offline() -> None:
+            while not any(p["online"] is False for p in presence):
+                frame = await ann_dev.recv(timeout=10)
+                if frame["type"] == "presence" and frame["user_id"] == eve.user_id:
+                    presence.append(frame)
+
+        await asyncio.wait_for(eve_offline(), 15)
+        assert [p["online"] for p in presence] == [False]
         assert not [b for b in webhook.bodies if b["message_id"] == str(while_online["id"])]
