@@ -5,6 +5,7 @@ A missing service skips its tests with the reason, except under CI (CI=true), wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -100,3 +102,17 @@ def redis_prefix() -> str:
     """A key prefix of the test's own on the shared Redis (config `redis.prefix`)."""
     require("redis", REDIS_URL, 6379)
     return f"lucky_t_{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[str]:
+    """host:port of an S3-compatible server (moto's server mode) in this test process."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()

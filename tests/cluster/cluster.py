@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli.process import Served, clean_env, lucky
-from ..services import drop_schema, free_port, postgres_url_with_fresh_schema, require, REDIS_URL
+from ..services import REDIS_URL, drop_schema, moto_s3, postgres_url_with_fresh_schema, require
 
 ADMIN_PASSWORD = "cluster admin secret"
 LEASE_S = "2"  # a killed node's lease and presence expire within seconds, not the default 15
@@ -39,15 +39,8 @@ NODE_ENV = {
 @contextmanager
 def s3_server() -> Iterator[str]:
     """An S3 URL of a fresh bucket on a moto server of this test process."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"s3://testkey:testsecret@127.0.0.1:{port}/lucky-{uuid.uuid4().hex[:16]}?secure=false"
-    finally:
-        server.stop()
+    with moto_s3() as endpoint:
+        yield f"s3://testkey:testsecret@{endpoint}/lucky-{uuid.uuid4().hex[:16]}?secure=false"
 
 
 class Cluster:

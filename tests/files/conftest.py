@@ -30,7 +30,7 @@ from lucky_server.files.service import FileService
 from lucky_server.keys import CORE
 
 from ..conftest import Api, MakeConfig
-from ..services import free_port
+from ..services import moto_s3
 
 STORAGES = ["local", "s3"]
 
@@ -38,15 +38,8 @@ STORAGES = ["local", "s3"]
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """host:port of a moto S3 server for this test process."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(params=STORAGES)
