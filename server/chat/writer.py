@@ -181,9 +181,14 @@ class SendWriter:
         now = self._clock.now_ms()
         done_before, self._dispatched = self._dispatched, []
         results: dict[int, tuple[Message, bool]] = {}
+        # Taken here, on the event loop: `write` may run on the database's thread, where it
+        # must touch nothing the loop changes (see Database.transaction_on_thread).
+        # (`_known_conversations` it may read: only this writer changes it, after a batch.)
+        ids = [self._ids.next_id() for _ in batch]
 
         async def write(tx: Tx) -> list[tuple[Message, PendingSend]]:
             results.clear()
+            unused_ids = iter(ids)
             await self._outbox.delete(tx, done_before)
             keys = list(dict.fromkeys(item.key for item in batch))
             stored = {(r.sender_id, r.client_msg_id): r for r in await self._messages.existing(tx, keys)}
@@ -206,7 +211,7 @@ class SendWriter:
                 last = lasts[cid]
                 for offset, item in enumerate(items):
                     message = fresh[item.key]
-                    message.id = self._ids.next_id()
+                    message.id = next(unused_ids)
                     message.seq = last - len(items) + 1 + offset
                     created.append((message, item))
             if created:
@@ -238,8 +243,14 @@ class SendWriter:
                     first_seen.add(item.key)
             return created
 
+        # Effects and hooks are the rare batches' (files, offline push): they read state of the
+        # event loop, so such a batch runs its transaction there, a trip per statement read.
+        plain = not self._hooks and all(item.effect is None for item in batch)
         try:
-            created = await self._db.transaction("store_messages", write)
+            if plain:
+                created = await self._db.transaction_on_thread("store_messages", write)
+            else:
+                created = await self._db.transaction("store_messages", write)
         except BaseException:
             self._dispatched = done_before + self._dispatched
             raise

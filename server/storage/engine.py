@@ -141,6 +141,19 @@ class Database(abc.ABC):
         wait for the writer that is running `fn`, forever.
         """
 
+    async def transaction_on_thread(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """`transaction`, for an `fn` that awaits nothing but its `Tx` and touches nothing but
+        its own arguments: SQLite runs all of it (BEGIN, the statements, the Python between
+        them, COMMIT) in one call on its connection's thread instead of a trip there and back
+        per statement whose result is read. The send batch is such a function.
+
+        Because `fn` may run on another thread, it must not read or change state the event
+        loop changes (take ids, look at sessions) and must not await anything else: SQLite
+        fails such a transaction (RuntimeError, nothing kept). A database with no thread of
+        its own (PostgreSQL) runs it as `transaction`.
+        """
+        return await self.transaction(name, fn)
+
     async def execute(self, name: str, sql: str, params: Params = ()) -> int:
         """One statement in its own write transaction; the number of rows it changed."""
 

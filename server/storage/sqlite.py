@@ -14,10 +14,10 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import aiosqlite
@@ -58,9 +58,65 @@ def _translate(exc: sqlite3.Error) -> DatabaseError:
     return DatabaseError(str(exc))
 
 
-class _SqliteTx(Tx):
-    """Statements on one connection. A failed statement poisons the transaction, as it
-    does on PostgreSQL, so that code which only works on SQLite is caught on SQLite.
+class _PoisonedByFailure(Tx):
+    """A failed statement poisons the transaction, as it does on PostgreSQL, so that code
+    which only works on SQLite is caught on SQLite."""
+
+    failed: DatabaseError | None = None
+
+    def _fail(self, exc: sqlite3.Error) -> DatabaseError:
+        self.failed = _translate(exc)
+        return self.failed
+
+    def raise_if_failed(self) -> None:
+        """Before any statement, and after the transaction's code returned: an error that code
+        caught and ignored still fails the transaction."""
+        if self.failed is not None:
+            raise DatabaseError(f"the transaction was aborted by an earlier error: {self.failed}")
+
+
+class _ThreadTx(_PoisonedByFailure):
+    """Statements run at once on the sqlite3 connection, for a transaction driven whole on
+    the connection's thread (`transaction_on_thread`): its awaits never suspend."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        self.raise_if_failed()
+        try:
+            return fn()
+        except sqlite3.Error as exc:
+            raise self._fail(exc) from exc
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return self._call(lambda: self._db.execute(sql, params).rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        self._call(lambda: self._db.executemany(sql, rows))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        rows: list[Row] = self._call(lambda: self._db.execute(sql, params).fetchall())
+        return rows
+
+
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (it awaits only a `_ThreadTx`) to its end, here."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    coro.close()
+    raise RuntimeError("a transaction_on_thread function awaited something other than its Tx")
+
+
+class _SqliteTx(_PoisonedByFailure):
+    """Statements on one connection, each call a trip to the connection's thread.
 
     Each call into aiosqlite is a round trip to the connection's thread, and under load the
     trip back waits for the busy event loop, so a transaction saves trips: `executemany`
@@ -72,19 +128,8 @@ class _SqliteTx(Tx):
 
     def __init__(self, conn: aiosqlite.Connection, first: tuple[str, ...] = ()) -> None:
         self._conn = conn
-        self.failed: DatabaseError | None = None
         self._held: list[tuple[str, list[Params] | None]] = [(sql, None) for sql in first]
         self.started = not first  # whether the `first` statements have been sent to the thread
-
-    def _fail(self, exc: sqlite3.Error) -> DatabaseError:
-        self.failed = _translate(exc)
-        return self.failed
-
-    def raise_if_failed(self) -> None:
-        """Before any statement, and after the transaction's code returned: an error that code
-        caught and ignored still fails the transaction."""
-        if self.failed is not None:
-            raise DatabaseError(f"the transaction was aborted by an earlier error: {self.failed}")
 
     async def _run(self, last: Callable[[sqlite3.Connection], T]) -> T:
         """Run the held statements, then `last`, in one call on the connection's thread."""
@@ -172,7 +217,33 @@ class _SqliteSnapshot(Snapshot):
 class _Job:
     name: str
     fn: Callable[[Tx], Awaitable[Any]]
+    on_thread: bool = False  # run whole on the connection's thread (transaction_on_thread)
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+async def _attempt_on_thread(conn: aiosqlite.Connection, job: _Job, begin: str, end: str,
+                             undo: tuple[str, ...]) -> tuple[bool, Any]:
+    """`_attempt` for a `transaction_on_thread` job: `begin`, its code, then `end`, in one
+    call on the connection's thread; on failure `undo` runs there too."""
+    fn = job.fn
+
+    def run() -> tuple[bool, Any]:
+        db: sqlite3.Connection = conn._conn  # used only on its own thread, as _SqliteTx does
+        tx = _ThreadTx(db)
+        try:
+            db.execute(begin)
+            result = _drive(cast("Coroutine[Any, Any, Any]", fn(tx)))
+            tx.raise_if_failed()
+            db.execute(end)
+        except Exception as exc:  # noqa: BLE001 - handed to the job's caller
+            for sql in undo:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute(sql)
+            return False, _translate(exc) if isinstance(exc, sqlite3.Error) else exc
+        return True, result
+
+    outcome: tuple[bool, Any] = await conn._execute(run)  # type: ignore[no-untyped-call]
+    return outcome
 
 
 async def _attempt(job: _Job, tx: _SqliteTx, end: str) -> tuple[bool, Any]:
@@ -278,14 +349,20 @@ class SqliteDatabase(Database):
         return await _SqliteTx(self._reader()).fetch_all(sql, params)
 
     async def transaction(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        result: T = await self._enqueue(_Job(name, fn))
+        return result
+
+    async def transaction_on_thread(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        result: T = await self._enqueue(_Job(name, fn, on_thread=True))
+        return result
+
+    async def _enqueue(self, job: _Job) -> Any:
         if self._writer_task is None or self._closing:
             raise DatabaseError("the database is not open")
         if self._writer_task.done():
             raise DatabaseError("the SQLite writer has stopped; restart the server")
-        job = _Job(name, fn)
-        await self._queue.put(job)
-        result: T = await job.future
-        return result
+        self._queue.put_nowait(job)
+        return await job.future
 
     async def lock_for_migration(self, tx: Tx) -> None:
         # One writer connection per process and BEGIN IMMEDIATE already serialize writers.
@@ -377,6 +454,8 @@ class SqliteDatabase(Database):
         """A lone transaction (the send path's usual case) needs no savepoint: BEGIN goes with
         its first statement and COMMIT with its last writes, so a send batch costs a few trips
         to the connection's thread, not one per statement."""
+        if job.on_thread:
+            return await _attempt_on_thread(conn, job, "BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",))
         outcome = await _attempt(job, _SqliteTx(conn, first=("BEGIN IMMEDIATE",)), "COMMIT")
         if not outcome[0]:
             await self._rollback(conn)
@@ -387,6 +466,10 @@ class SqliteDatabase(Database):
         outcomes: list[tuple[bool, Any]] = []
         await conn.execute("BEGIN IMMEDIATE")
         for job in batch:
+            if job.on_thread:
+                outcomes.append(await _attempt_on_thread(conn, job, "SAVEPOINT job", "RELEASE job",
+                                                         ("ROLLBACK TO job", "RELEASE job")))
+                continue
             tx = _SqliteTx(conn, first=("SAVEPOINT job",))
             outcome = await _attempt(job, tx, "RELEASE job")
             if not outcome[0] and tx.started:  # else nothing ran: there is no savepoint to roll back to

@@ -378,7 +378,8 @@ async def test_sqlite_group_commit_batches_concurrent_transactions(items: Databa
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_sqlite_one_failing_job_does_not_break_its_batch(items: Database) -> None:
+@pytest.mark.parametrize("mixed", [False, True], ids=["plain", "mixed-with-on-thread"])
+async def test_sqlite_one_failing_job_does_not_break_its_batch(items: Database, mixed: bool) -> None:
     assert isinstance(items, SqliteDatabase)
     await insert(items, 0, "taken")
     before = items.batches_committed
@@ -392,6 +393,8 @@ async def test_sqlite_one_failing_job_does_not_break_its_batch(items: Database) 
                 await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (1000 + i, "taken"))
             return i
 
+        if mixed and i % 2:  # plain and on-thread transactions share one queue and one batch
+            return items.transaction_on_thread(f"job{i}", run)
         return items.transaction(f"job{i}", run)
 
     outcomes = await asyncio.gather(*(job(i) for i in range(1, 11)), return_exceptions=True)
@@ -524,3 +527,63 @@ async def test_sqlite_unwritable_location_is_a_database_error(tmp_path: Path) ->
     db = open_database(f"sqlite://{blocker}/lucky.db")
     with pytest.raises(DatabaseError, match="cannot open"):
         await db.open()
+
+
+# --- transaction_on_thread: a transaction that awaits only its Tx ---------------------------
+
+
+async def test_a_transaction_on_thread_reads_its_writes_and_commits_once_done(items: Database) -> None:
+    async def run(tx: Tx) -> list[str]:
+        await tx.executemany("INSERT INTO items (id, name, n) VALUES (?, ?, ?)", [(1, "a", 1), (2, "b", 2)])
+        changed = await tx.execute("UPDATE items SET n = n + 10 WHERE id = ?", (2,))
+        assert changed == 1
+        row = await tx.fetch_one("SELECT n FROM items WHERE id = ?", (2,))
+        assert row == {"n": 12}
+        return [r["name"] for r in await tx.fetch_all("SELECT name FROM items ORDER BY id")]
+
+    assert await items.transaction_on_thread("on_thread", run) == ["a", "b"]
+    assert await names(items) == ["a", "b"]
+
+
+async def test_a_failing_transaction_on_thread_keeps_nothing_and_keeps_its_error(items: Database) -> None:
+    await insert(items, 1, "taken")
+
+    async def clash(tx: Tx) -> None:
+        await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (2, "new"))
+        await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(3, "other"), (4, "taken")])
+
+    with pytest.raises(UniqueViolation):
+        await items.transaction_on_thread("clash", clash)
+
+    async def raises(tx: Tx) -> None:
+        await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (5, "five"))
+        raise Boom("after a write")
+
+    with pytest.raises(Boom):
+        await items.transaction_on_thread("raises", raises)
+
+    async def ignores(tx: Tx) -> None:
+        await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (6, "six"))
+        try:
+            await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (7, "taken"))
+        except UniqueViolation:
+            pass  # ignoring it must not commit the transaction
+
+    with pytest.raises(DatabaseError):
+        await items.transaction_on_thread("ignores", ignores)
+    assert await names(items) == ["taken"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_a_transaction_on_thread_that_awaits_anything_else_fails_and_keeps_nothing(
+        items: Database) -> None:
+    async def waits(tx: Tx) -> None:
+        await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (1, "one"))
+        await asyncio.sleep(0)  # would run the rest on the database's thread outside the loop
+
+    with pytest.raises(RuntimeError, match="awaited something other than its Tx"):
+        await items.transaction_on_thread("waits", waits)
+    assert await names(items) == []
+    await insert(items, 2, "two")  # the writer goes on
+    assert await names(items) == ["two"]
+
