@@ -17,8 +17,14 @@ from ..storage.stores.conversations import ConversationStore
 from ..storage.stores.users import UserStore
 from .model import DIRECT, ConversationRef, Message
 
+DIRECT_ROUTES_MAX = 100_000  # remembered sender-peer pairs (~200 bytes each) before starting over
+
 
 class DirectPolicy(Protocol):
+    @property
+    def changes(self) -> int:
+        """A count that moves whenever an answer of `check_direct` may have changed."""
+
     async def check_direct(self, sender_id: int, peer_id: int) -> None:
         """Raise LuckyError unless `sender_id` may message `peer_id` (blocks, friendship)."""
 
@@ -56,12 +62,36 @@ class Audience:
         self._users = UserStore(db)
         self._conversations = ConversationStore(db)
         self._usable: set[int] = set()  # users known to exist and not be disabled
+        # (sender, peer) -> their conversation, for pairs that passed every check of a direct
+        # send that does not depend on the message: the hot path's checks are one lookup.
+        # Dropped whole when a user is disabled or enabled or a block or friendship changes
+        # (`direct.changes` moved), and when it grows past DIRECT_ROUTES_MAX.
+        self._direct_routes: dict[tuple[int, int], ConversationRef] = {}
+        self._direct_changes = direct.changes
         self.direct = direct
         self.groups = groups
 
     def forget_user(self, user_id: int) -> None:
         """Call when a user is disabled or enabled."""
         self._usable.discard(user_id)
+        self._direct_routes.clear()
+
+    async def direct_route(self, sender_id: int, to_id: int) -> ConversationRef:
+        """The conversation of a direct send from `sender_id` to `to_id`, once every check that
+        does not depend on the message passed (`direct_to`, then `check_post`'s: the peer
+        usable, no block, friendship where required); the message's own are `check_direct_body`."""
+        if self._direct_changes != self.direct.changes:
+            self._direct_changes = self.direct.changes
+            self._direct_routes.clear()
+        ref = self._direct_routes.get((sender_id, to_id))
+        if ref is not None:
+            return ref
+        ref = await self.direct_to(sender_id, to_id)
+        await self._check_direct_peer(sender_id, ref)
+        if len(self._direct_routes) >= DIRECT_ROUTES_MAX:
+            self._direct_routes.clear()
+        self._direct_routes[(sender_id, to_id)] = ref
+        return ref
 
     async def user_usable(self, user_id: int) -> bool:
         """Whether the user exists and is not disabled.
@@ -120,19 +150,27 @@ class Audience:
     async def check_post(self, user_id: int, ref: ConversationRef, kind: str, body: dict[str, Any]) -> None:
         if ref.kind == DIRECT:
             await self.check_read(user_id, ref)
-            peer = ref.peer_of(user_id)
-            if not await self.user_usable(peer):
-                raise LuckyError(403, "forbidden", "That account is disabled; the message was not sent.")
-            for mentioned in body.get("mentions", ()) if kind == "text" else ():
-                if int(mentioned) not in ref.user_ids:
-                    raise validation_failed("body.mentions", "only members of the conversation can be mentioned")
-            if body.get("mention_all"):
-                raise validation_failed("body.mention_all", "only in groups")
-            await self.direct.check_direct(user_id, peer)
+            self.check_direct_body(ref, kind, body)
+            await self._check_direct_peer(user_id, ref)
             return
         if ref.group_id is None:
             raise not_found("No such group.")
         await self.groups.check_post(user_id, ref.group_id, kind, body)
+
+    async def _check_direct_peer(self, user_id: int, ref: ConversationRef) -> None:
+        peer = ref.peer_of(user_id)
+        if not await self.user_usable(peer):
+            raise LuckyError(403, "forbidden", "That account is disabled; the message was not sent.")
+        await self.direct.check_direct(user_id, peer)
+
+    @staticmethod
+    def check_direct_body(ref: ConversationRef, kind: str, body: dict[str, Any]) -> None:
+        """What a direct message's body may not say: mentions of anyone but the two, `mention_all`."""
+        for mentioned in body.get("mentions", ()) if kind == "text" else ():
+            if int(mentioned) not in ref.user_ids:
+                raise validation_failed("body.mentions", "only members of the conversation can be mentioned")
+        if body.get("mention_all"):
+            raise validation_failed("body.mention_all", "only in groups")
 
     async def can_moderate(self, user_id: int, ref: ConversationRef) -> bool:
         if ref.kind == DIRECT or ref.group_id is None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
+from prometheus_client import Histogram
 
 from ..auth.tokens import AccessClaims
 from ..calls.service import InviteRequest
@@ -29,6 +30,7 @@ from ..web.session import caller, client_ip
 from .delivery import Session
 from .frames import (Ack, Auth, BadFrame, CallFrame, CallInvite, CallSignal, ClientFrame, Edit, Ping, Read, Recall,
                      Send, Sync, Typing, error_frame, parse_frame, reply_frame, sent_frame)
+from .model import Message
 from .service import ChatService, SendRequest
 
 log = logging.getLogger(__name__)
@@ -276,29 +278,35 @@ class Connection:
                 lambda fields: self.transport.send(reply_frame("call.invited", frame.id, **fields)))
 
     async def send(self, frame: Send) -> None:
-        started = time.perf_counter()
         request = SendRequest(
             client_msg_id=frame.client_msg_id, kind=frame.kind, body=frame.body,
             to=_optional_id(frame.to, "to"), group_id=_optional_id(frame.group_id, "group_id"),
             conversation_id=frame.conversation_id, reply_to=_optional_id(frame.reply_to, "reply_to"))
-        future = await self.chat.submit(self.session.user_id, request, self.session)
-        frame_id, transport, histogram = frame.id, self.transport, self.metrics.send_seconds
+        reply = SentReply(frame.id, self.transport, self.metrics.send_seconds)
+        await self.chat.submit(self.session.user_id, request, reply, self.session)
 
-        def answer(done: asyncio.Future[Any]) -> None:
-            if done.cancelled():
-                return
-            error = done.exception()
-            if error is not None:
-                lucky = error if isinstance(error, LuckyError) else LuckyError(
-                    503, "unavailable", "The message could not be stored; send it again.")
-                code = _WS_CODES.get(lucky.code, lucky.code)
-                transport.send(error_frame(frame_id, code, lucky.message, lucky.details))
-                return
-            message, _ = done.result()
-            transport.send(sent_frame(frame_id, message.json()))
-            histogram.observe(time.perf_counter() - started)
 
-        future.add_done_callback(answer)
+class SentReply:
+    """Answers one `send` frame once its batch is stored: `sent` (durable), or an error frame.
+    Called by the writer directly: no future, no callback scheduled per message."""
+
+    __slots__ = ("frame_id", "transport", "histogram", "started")
+
+    def __init__(self, frame_id: Any, transport: WsTransport, histogram: Histogram) -> None:
+        self.frame_id = frame_id
+        self.transport = transport
+        self.histogram = histogram
+        self.started = time.perf_counter()
+
+    def stored(self, message: Message, is_new: bool) -> None:
+        self.transport.send(sent_frame(self.frame_id, message.json()))
+        self.histogram.observe(time.perf_counter() - self.started)
+
+    def failed(self, error: BaseException) -> None:
+        lucky = error if isinstance(error, LuckyError) else LuckyError(
+            503, "unavailable", "The message could not be stored; send it again.")
+        code = _WS_CODES.get(lucky.code, lucky.code)
+        self.transport.send(error_frame(self.frame_id, code, lucky.message, lucky.details))
 
 
 def _optional_id(value: Any, field: str) -> int | None:

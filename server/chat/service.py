@@ -31,7 +31,7 @@ from .audience import Audience, FilePolicy
 from .delivery import Session, Sessions, Transport
 from .kinds import MEDIA_KINDS, check_body
 from .model import DIRECT, ConversationRef, Message, message_frame
-from .writer import BatchHook, PendingSend, SendWriter, message_from_row
+from .writer import AwaitedReply, BatchHook, PendingSend, SendReply, SendWriter, message_from_row
 from ..tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -184,19 +184,25 @@ class ChatService:
             return ConversationRef(f"g:{request.group_id}", "group", group_id=request.group_id)
         return ConversationRef.parse(request.conversation_id)
 
-    async def submit(self, sender_id: int, request: SendRequest,
-                     origin: Session | None = None) -> asyncio.Future[tuple[Message, bool]]:
-        """Check a send and queue it; the future resolves once the message is durable.
+    async def submit(self, sender_id: int, request: SendRequest, reply: SendReply,
+                     origin: Session | None = None) -> None:
+        """Check a send (raising what is wrong with it) and queue it; `reply` hears once the
+        message is durable, or could not be stored.
 
         Sends from one connection are queued in the order they are submitted, so awaiting
-        `submit` in order and the futures in any order keeps a device's messages in order.
+        `submit` in order keeps a device's messages in order whenever their replies come.
         """
         cmid = request.client_msg_id
         if not cmid or len(cmid) > MAX_CLIENT_MSG_ID:
             raise validation_failed("client_msg_id", f"1 to {MAX_CLIENT_MSG_ID} characters")
         body = check_body(request.kind, request.body)
-        ref = await self.resolve_target(sender_id, request)
-        await self.audience.check_post(sender_id, ref, request.kind, body)
+        if request.to is not None and request.group_id is None and request.conversation_id is None:
+            # The common case, a direct message: its checks are remembered per sender and peer.
+            ref = await self.audience.direct_route(sender_id, request.to)
+            self.audience.check_direct_body(ref, request.kind, body)
+        else:
+            ref = await self.resolve_target(sender_id, request)
+            await self.audience.check_post(sender_id, ref, request.kind, body)
         if request.reply_to is not None:
             await self._check_reply(ref, request.reply_to)
         files = self._files if request.kind in MEDIA_KINDS else None
@@ -208,9 +214,8 @@ class ChatService:
                               ref.user_ids if ref.kind == DIRECT else (),
                               origin=origin.id if origin is not None else None,
                               mentions=self._mentioned(sender_id, ref, request.kind, body),
-                              effect=files.attached if files is not None else None)
+                              effect=files.attached if files is not None else None, reply=reply)
         self.writer.enqueue(pending)
-        return pending.future
 
     def _mentioned(self, sender_id: int, ref: ConversationRef, kind: str, body: dict[str, Any]) -> tuple[int, ...]:
         if kind != "text":
@@ -240,7 +245,9 @@ class ChatService:
 
         Returns only once the message is durable.
         """
-        return await (await self.submit(sender_id, request, origin))
+        reply = AwaitedReply()
+        await self.submit(sender_id, request, reply, origin)
+        return await reply.future
 
     async def _check_reply(self, ref: ConversationRef, reply_to: int) -> None:
         target = await self._messages.by_id(reply_to)

@@ -36,7 +36,35 @@ from .model import ConversationRef, Message
 log = logging.getLogger(__name__)
 
 
-@dataclass
+class SendReply(Protocol):
+    """Who hears how a send ended: once, after its batch committed (or failed)."""
+
+    def stored(self, message: Message, is_new: bool) -> None:
+        """The message is durable (`is_new` False: a repeated client_msg_id got the first)."""
+
+    def failed(self, error: BaseException) -> None:
+        """It was not stored: a LuckyError to pass on, or another error (store it again)."""
+
+
+class AwaitedReply:
+    """A reply for callers that await the outcome (HTTP sends, system messages): a future.
+    The WebSocket's sends answer `sent` from a reply of their own, without one."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[tuple[Message, bool]] = asyncio.get_running_loop().create_future()
+
+    def stored(self, message: Message, is_new: bool) -> None:
+        if not self.future.done():
+            self.future.set_result((message, is_new))
+
+    def failed(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+@dataclass(eq=False)
 class PendingSend:
     conversation: ConversationRef
     sender_id: int
@@ -56,12 +84,29 @@ class PendingSend:
     # removes it, and nothing stored after it).
     on_dispatched: Callable[[Message], None] | None = None
     body_json: str = ""  # the body as stored, serialized by the writer before its transaction
-    future: asyncio.Future[tuple[Message, bool]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future())
+    reply: SendReply = field(default_factory=AwaitedReply)
+    settled: bool = False  # its reply was told; a batch stored again item by item skips it
 
     @property
     def key(self) -> tuple[int, str]:
         return (self.sender_id, self.client_msg_id)
+
+    @property
+    def future(self) -> asyncio.Future[tuple[Message, bool]]:
+        """The outcome, for a send queued with the default `AwaitedReply`."""
+        if not isinstance(self.reply, AwaitedReply):
+            raise TypeError("this send answers through its own reply, not a future")
+        return self.reply.future
+
+    def stored(self, message: Message, is_new: bool) -> None:
+        if not self.settled:
+            self.settled = True
+            self.reply.stored(message, is_new)
+
+    def failed(self, error: BaseException) -> None:
+        if not self.settled:
+            self.settled = True
+            self.reply.failed(error)
 
 
 def message_from_row(row: MessageRow) -> Message:
@@ -142,7 +187,7 @@ class SendWriter:
         self._dispatched.extend(message_ids)
 
     def enqueue(self, send: PendingSend) -> None:
-        """Queue a send; its future gets (the stored message, True if new) once committed."""
+        """Queue a send; its reply hears (the stored message, True if new) once committed."""
         if self._task is None or self._closing:
             raise LuckyError(503, "unavailable", "The server is shutting down; send again after reconnecting.")
         self._queue.put_nowait(send)
@@ -264,8 +309,10 @@ class SendWriter:
             self._known_conversations.add(item.conversation.id)
         for index, item in enumerate(batch):
             message, is_new = results[index]
-            if not item.future.done():
-                item.future.set_result((message, is_new))
+            try:
+                item.stored(message, is_new)
+            except Exception:  # one answer failing must cost neither the others nor the dispatch
+                log.exception("answering a stored send failed")
         if created:
             try:
                 self._dispatched.extend(self.on_committed(created))
@@ -274,8 +321,7 @@ class SendWriter:
 
 
 def raise_into(item: PendingSend, reason: str) -> None:
-    if not item.future.done():
-        item.future.set_exception(DatabaseError(reason))
+    item.failed(DatabaseError(reason))
 
 
 def serialize_body(item: PendingSend) -> bool:
@@ -286,7 +332,6 @@ def serialize_body(item: PendingSend) -> bool:
     try:
         item.body_json = orjson.dumps(item.body).decode()
     except TypeError as exc:  # orjson.JSONEncodeError: an int past 64 bits, nesting past 254
-        if not item.future.done():
-            item.future.set_exception(validation_failed("body", f"cannot be stored as JSON: {exc}"))
+        item.failed(validation_failed("body", f"cannot be stored as JSON: {exc}"))
         return False
     return True

@@ -38,6 +38,7 @@ class FriendService:
         self._users = UserStore(db)
         self._blocked_by: dict[int, frozenset[int]] = {}  # user -> whom they block
         self._friends: dict[int, frozenset[int]] = {}
+        self.changes = 0  # moves with every change of friendships or blocks heard (DirectPolicy)
         bus.on(FRIENDS, self._changed_somewhere)
         bus.on(RESYNC, self._forget_all)
 
@@ -62,12 +63,14 @@ class FriendService:
         await self._bus.broadcast(FRIENDS, {"user_ids": list(user_ids)})
 
     async def _changed_somewhere(self, payload: dict[str, Any]) -> None:
+        self.changes += 1
         for uid in payload["user_ids"]:
             self._friends.pop(int(uid), None)
             self._blocked_by.pop(int(uid), None)
 
     async def _forget_all(self, payload: dict[str, Any]) -> None:
         """Back on the bus after an outage: friendships and blocks may have changed unheard."""
+        self.changes += 1
         self._friends.clear()
         self._blocked_by.clear()
 

@@ -156,6 +156,8 @@ async def test_blocks(world: World) -> None:
     alice_ws = await world.connect(alice)
     status, _ = await alice.call("POST", f"/api/v1/conversations/{cid}/messages", dm("before"))
     assert status == 201
+    # A send over the socket first, so the block must reach a pair already checked and remembered.
+    assert (await ws_send(alice_ws, bob, "ws-before"))["type"] == "sent"
 
     status, _ = await bob.call("PUT", f"/api/v1/blocks/{alice.id}")
     assert status == 204
@@ -201,6 +203,8 @@ async def test_require_friendship(make_world: MakeWorld) -> None:
     assert status == 204
     status, body = await bob.call("POST", f"/api/v1/conversations/{cid}/messages", dm("ex-friend"))
     assert (status, body["error"]["code"]) == (403, "forbidden")
+    reply = await ws_send(alice_ws, bob, "ws-ex-friend")  # sent to this peer before: not remembered as allowed
+    assert (reply["type"], reply["code"]) == ("error", "forbidden")
 
 
 async def test_presence_on_first_connect_and_last_disconnect(world: World) -> None:
