@@ -36,6 +36,7 @@ from lucky_cli import loadgen
 from lucky_cli.loadgen import W1Result, W2Result
 
 from .seed import seed_users
+from .seed_history import GrowthPlan, seed_history
 from .servers import REPO, LuckyInstance, Process, start_relay
 
 RESULTS = REPO / "bench" / "results"
@@ -60,6 +61,14 @@ class Target:
     proc: Process
     endpoints: list[loadgen.Endpoint] = field(default_factory=list)
     groups: dict[int, tuple[str, list[loadgen.Endpoint]]] = field(default_factory=dict)  # G: (group id, members)
+
+
+def stop_all(targets: list[Target]) -> None:
+    """Stop every server, then show the errors each logged."""
+    for t in targets:
+        t.proc.stop()
+        for line in t.proc.errors()[:20]:
+            console.print(f"[red]{t.name}:[/] {line}")
 
 
 def _merge(slices: list[W1Result]) -> W1Result:
@@ -228,6 +237,11 @@ class Bench:
                 name = f"lucky-{backend}"
                 instance = LuckyInstance(root, backend)
                 instances.append(instance)
+                if args.seed_messages:
+                    self.note(f"{name}: seeding {args.seed_messages:,} messages (bench/seed_history.py)")
+                    seeded = await seed_history(instance.data_dir, loadgen.PASSWORD,
+                                                GrowthPlan(big=args.seed_messages, sync=0, many=0))
+                    self.note(f"{name}: seeded in {seeded.seconds:.0f} s")
                 members = [f"member{i:05d}" for i in range(max(sizes, default=0))]
                 if members:
                     self.note(f"{name}: seeding {len(members)} group members through UserStore")
@@ -250,10 +264,7 @@ class Bench:
                             target.groups[size] = (group_id, logged_in[:size])
             await self.interleaved(targets)
         finally:
-            for t in targets:
-                t.proc.stop()
-                for line in t.proc.errors()[:20]:
-                    console.print(f"[red]{t.name}:[/] {line}")
+            stop_all(targets)
             for instance in instances:
                 instance.remove()
 
@@ -402,6 +413,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "messages with --window in flight")
     p.add_argument("--workloads", default="w1,unloaded,w2,idle",
                    help="any of w1,unloaded,w2,idle (default all)")
+    p.add_argument("--seed-messages", type=int, default=0,
+                   help="before each Lucky server starts, seed its database with a conversation of this "
+                        "many messages (bench/seed_history.py; default 0: an empty database)")
     p.add_argument("--no-relay", dest="relay", action="store_false", help="skip the ceiling")
     p.add_argument("--timeout", type=float, default=300, help="seconds a W1 or W2 round may take (default 300)")
     p.add_argument("--profile", metavar="DIR",

@@ -357,11 +357,9 @@ class ChatService:
 
     async def conversations(self, user_id: int, cursor: str | None, limit: int) -> tuple[list[ConversationView], str | None]:
         """The user's conversations, newest activity first."""
-        memberships = await self._conversations.for_user(user_id)
-        memberships.sort(key=lambda m: (-m.last_message_at, m.conversation_id))
-        if cursor:
-            position = _decode_list_cursor(cursor)
-            memberships = [m for m in memberships if (-m.last_message_at, m.conversation_id) > position]
+        # One row past the page says whether there is a next one.
+        memberships = await self._conversations.page_for_user(
+            user_id, limit + 1, _decode_list_cursor(cursor) if cursor else None)
         page = memberships[:limit]
         next_cursor = None
         if len(memberships) > limit and page:
@@ -490,9 +488,13 @@ def _encode_list_cursor(at: int, conversation_id: str) -> str:
 
 
 def _decode_list_cursor(cursor: str) -> tuple[int, str]:
-    """The sort key (-last activity, conversation id) a cursor points past; 400 if not ours."""
+    """The (last activity, conversation id) a cursor points past; 400 if not ours."""
     at, cid = cursors.int_text_cursor(cursor, "conversations")
-    return (-at, cid)
+    try:
+        ConversationRef.parse(cid)  # the id goes to SQL: only the shape this list issues
+    except LuckyError:
+        raise cursors.bad_cursor() from None
+    return at, cid
 
 
 def parse_seq(value: Any, field: str) -> int:

@@ -85,6 +85,22 @@ class ConversationStore:
         rows = await self._db.fetch_all(_SELECT + "WHERE m.user_id = ?", (user_id,))
         return [_row(r) for r in rows]
 
+    async def page_for_user(self, user_id: int, limit: int, after: tuple[int, str] | None = None) -> list[MembershipRow]:
+        """A user's conversations by last activity, newest first (ties by id), the `limit`
+        after `after` = (last_message_at, conversation_id). The user's rows come through the
+        members-by-user index and are ordered in the database, so only a page is read back."""
+        if after is None:
+            rows = await self._db.fetch_all(
+                _SELECT + "WHERE m.user_id = ? ORDER BY c.last_message_at DESC, m.conversation_id LIMIT ?",
+                (user_id, limit))
+        else:
+            at, cid = after
+            rows = await self._db.fetch_all(
+                _SELECT + "WHERE m.user_id = ? AND (c.last_message_at < ? OR (c.last_message_at = ? "
+                "AND m.conversation_id > ?)) ORDER BY c.last_message_at DESC, m.conversation_id LIMIT ?",
+                (user_id, at, at, cid, limit))
+        return [_row(r) for r in rows]
+
     async def membership(self, conversation_id: str, user_id: int) -> MembershipRow | None:
         row = await self._db.fetch_one(_SELECT + "WHERE m.conversation_id = ? AND m.user_id = ?",
                                        (conversation_id, user_id))

@@ -138,15 +138,23 @@ class MessageStore:
         return [MessageRow.from_row(r) for r in reversed(rows)]
 
     async def last_of(self, conversation_ids: Sequence[str]) -> dict[str, MessageRow]:
-        """The newest message of each conversation (by the seq index, one lookup each)."""
-        found: dict[str, MessageRow] = {}
-        for cid in conversation_ids:
-            row = await self._db.fetch_one(
-                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1", (cid,)
-            )
-            if row:
-                found[cid] = MessageRow.from_row(row)
-        return found
+        """The newest message of each conversation, in one statement: each is found by the
+        seq index (its MAX(seq), then that row), so a page of the conversation list costs one
+        trip to the database, not one per conversation."""
+        if not conversation_ids:
+            return {}
+        params: list[Any]
+        if self._pg:
+            given, params = "unnest(?::text[])", [list(conversation_ids)]
+        else:
+            given, params = f"(VALUES {', '.join('(?)' for _ in conversation_ids)})", list(conversation_ids)
+        rows = await self._db.fetch_all(
+            f"WITH k (cid) AS (SELECT * FROM {given}) "
+            f"SELECT {_PREFIXED} FROM k JOIN messages m ON m.conversation_id = k.cid "
+            "AND m.seq = (SELECT MAX(x.seq) FROM messages x WHERE x.conversation_id = k.cid)",
+            params,
+        )
+        return {r["conversation_id"]: MessageRow.from_row(r) for r in rows}
 
     async def update(self, tx: Tx, message_id: int, body: dict[str, Any], edited_at: int | None,
                      recalled: bool) -> None:
