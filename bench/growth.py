@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.growth --messages 1000000 --backends sqlite --no-w1
 
 For each backend: a fresh Lucky instance is seeded (bench/seed_history.py: a direct conversation
-of `--messages` messages, one of `--sync` messages, a user in `--conversations` conversations),
+of `--messages` messages, one of `--sync` messages, a user in `--conversations` conversations,
+`--others` conversations of other users),
 then `lucky serve` runs on it and this process measures, through the HTTP and WebSocket API:
 
 - history: a page of 50 from the newest end, and one from the middle (`before_seq` = half), of
@@ -213,7 +214,7 @@ async def w1(instances: list[tuple[str, LuckyInstance]], args: argparse.Namespac
 
 
 async def one_backend(backend: str, root: Path, args: argparse.Namespace, report: dict[str, Any]) -> None:
-    plan = GrowthPlan(big=args.messages, sync=args.sync, many=args.conversations)
+    plan = GrowthPlan(big=args.messages, sync=args.sync, many=args.conversations, others=args.others)
     instance = LuckyInstance(root, backend)
     empty: LuckyInstance | None = None
     try:
@@ -296,6 +297,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sync", type=int, default=10_000, help="messages the sync reads (default 10,000)")
     p.add_argument("--conversations", type=int, default=2_000,
                    help="conversations of the user whose list is read (default 2,000)")
+    p.add_argument("--others", type=int, default=100_000,
+                   help="other people's conversations of one message, among that user's peers (default 100,000)")
     p.add_argument("--repeat", type=int, default=200, help="timed calls of each HTTP read (default 200)")
     p.add_argument("--sync-repeat", type=int, default=10, help="timed full syncs (default 10)")
     p.add_argument("--backends", default="sqlite,postgres", help="default sqlite,postgres")

@@ -21,8 +21,9 @@ are made by `seed.seed_users` (the row registration writes, a cheap password has
 benchmark can log them in over HTTP.
 
 What is seeded (`GrowthPlan`): one direct conversation of `big` messages (`big-a`, `big-b`),
-one of `sync` messages (`sync-a`, `sync-b`), and a user `many` in `many` direct conversations of
-`per_many` messages each, with `peer00000`, `peer00001`, ...
+one of `sync` messages (`sync-a`, `sync-b`), a user `many` in `many` direct conversations of
+`per_many` messages each, with `peer00000`, `peer00001`, ..., and `others` conversations of one
+message among those peers.
 """
 
 from __future__ import annotations
@@ -70,10 +71,14 @@ class GrowthPlan:
     sync: int = 10_000
     many: int = 2_000
     per_many: int = 3
+    # Other people's conversations (among the peers, one message each), so that the user's
+    # rows are a small part of the membership and conversation tables, as on a real site: with
+    # only that user's 2,000, PostgreSQL rightly reads those tables whole.
+    others: int = 100_000
 
     @property
     def total(self) -> int:
-        return self.big + self.sync + self.many * self.per_many
+        return self.big + self.sync + self.many * self.per_many + (self.others if self.many > 1 else 0)
 
 
 @dataclass
@@ -126,6 +131,33 @@ async def _seed_conversation(db: Database, cid: str, a: int, b: int, count: int,
         lo = hi + 1
 
 
+def _peer_pairs(users: list[int], count: int) -> list[tuple[int, int]]:
+    """`count` distinct pairs of users: user i with user i + d for d = 1, 2, ... (d below half
+    the users, so no pair comes twice)."""
+    n, pairs = len(users), []
+    for d in range(1, (n + 1) // 2):
+        for i in range(n):
+            if len(pairs) == count:
+                return pairs
+            pairs.append((users[i], users[(i + d) % n]))
+    return pairs
+
+
+async def _add_single_messages(tx: Tx, pairs: list[tuple[int, int]], base: int) -> None:
+    """A direct conversation of one message (from the first of the pair) per pair, the k-th at
+    millisecond base + 1 + k; the same rows the SQL of `_insert_sql` makes."""
+    cids = [ConversationRef.direct(a, b).id for a, b in pairs]
+    at = [base + 1 + k for k in range(len(pairs))]
+    await tx.executemany(_INSERT + "VALUES (?, ?, 1, ?, 'text', '{\"text\":\"seeded message 1\"}', ?, ?, NULL, NULL, FALSE)",
+                         [((t - LUCKY_EPOCH_MS) << _ID_SHIFT, cid, a, f"seed-{t}", t)
+                          for (a, _), cid, t in zip(pairs, cids, at)])
+    await tx.executemany("INSERT INTO conversations (id, kind, last_seq, last_message_at, created_at) "
+                         "VALUES (?, ?, 1, ?, ?)", [(cid, DIRECT, t, t) for cid, t in zip(cids, at)])
+    await tx.executemany("INSERT INTO conversation_members (conversation_id, user_id, read_seq, joined_at) "
+                         "VALUES (?, ?, 1, ?)", [(cid, uid, t) for (a, b), cid, t in zip(pairs, cids, at)
+                                                 for uid in (a, b)])
+
+
 async def seed_history(data_dir: Path, password: str, plan: GrowthPlan,
                        progress: Callable[[int], None] = lambda n: None) -> Seeded:
     """Seed `plan` into the Lucky instance at `data_dir` (initialized, not serving)."""
@@ -163,6 +195,11 @@ async def seed_history(data_dir: Path, password: str, plan: GrowthPlan,
         if plan.many:
             await db.transaction("seed_conversations", small_ones)
             progress(plan.many * plan.per_many)
+        if plan.many > 1 and plan.others:
+            pairs = _peer_pairs([u[p] for p in peers], plan.others)
+            await db.transaction("seed_others", lambda tx: _add_single_messages(tx, pairs, base))
+            base += len(pairs)
+            progress(len(pairs))
         if db.dialect == "postgresql":
             # Autovacuum would have analyzed tables grown by this much; SQLite has no statistics
             # unless told (Lucky never runs ANALYZE), so its planner is left as a server has it.
