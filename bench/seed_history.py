@@ -134,7 +134,7 @@ async def _seed_conversation(db: Database, cid: str, a: int, b: int, count: int,
 def _peer_pairs(users: list[int], count: int) -> list[tuple[int, int]]:
     """`count` distinct pairs of users: user i with user i + d for d = 1, 2, ... (d below half
     the users, so no pair comes twice)."""
-    n, pairs = len(users), []
+    n, pairs = len(users), list[tuple[int, int]]()
     for d in range(1, (n + 1) // 2):
         for i in range(n):
             if len(pairs) == count:
@@ -162,10 +162,15 @@ async def seed_history(data_dir: Path, password: str, plan: GrowthPlan,
                        progress: Callable[[int], None] = lambda n: None) -> Seeded:
     """Seed `plan` into the Lucky instance at `data_dir` (initialized, not serving)."""
     started = time.perf_counter()
+    seeded = Seeded()
+
+    def counted(count: int) -> None:
+        seeded.messages += count
+        progress(count)
+
     peers = [f"peer{i:05d}" for i in range(plan.many)]
     names = ["big-a", "big-b", "sync-a", "sync-b", "many", *peers]
     await seed_users(data_dir, names, password)
-    seeded = Seeded()
     async with open_core(load_config(data_dir, environ={})) as core:
         db = core.db
         store = UserStore(db)
@@ -177,10 +182,10 @@ async def seed_history(data_dir: Path, password: str, plan: GrowthPlan,
         base = core.clock.now_ms() - 3_600_000 - plan.total - plan.many
         u = seeded.users
         seeded.big = ConversationRef.direct(u["big-a"], u["big-b"]).id
-        await _seed_conversation(db, seeded.big, u["big-a"], u["big-b"], plan.big, base, progress)
+        await _seed_conversation(db, seeded.big, u["big-a"], u["big-b"], plan.big, base, counted)
         base += plan.big
         seeded.sync = ConversationRef.direct(u["sync-a"], u["sync-b"]).id
-        await _seed_conversation(db, seeded.sync, u["sync-a"], u["sync-b"], plan.sync, base, progress)
+        await _seed_conversation(db, seeded.sync, u["sync-a"], u["sync-b"], plan.sync, base, counted)
         base += plan.sync
         many = u["many"]
 
@@ -194,17 +199,16 @@ async def seed_history(data_dir: Path, password: str, plan: GrowthPlan,
 
         if plan.many:
             await db.transaction("seed_conversations", small_ones)
-            progress(plan.many * plan.per_many)
+            counted(plan.many * plan.per_many)
         if plan.many > 1 and plan.others:
             pairs = _peer_pairs([u[p] for p in peers], plan.others)
             await db.transaction("seed_others", lambda tx: _add_single_messages(tx, pairs, base))
             base += len(pairs)
-            progress(len(pairs))
+            counted(len(pairs))
         if db.dialect == "postgresql":
             # Autovacuum would have analyzed tables grown by this much; SQLite has no statistics
             # unless told (Lucky never runs ANALYZE), so its planner is left as a server has it.
             for table in ("messages", "conversations", "conversation_members", "users"):
                 await db.execute("seed_analyze", f"ANALYZE {table}")
-    seeded.messages = plan.total
     seeded.seconds = time.perf_counter() - started
     return seeded
