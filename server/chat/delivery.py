@@ -5,7 +5,8 @@ waiting, so a slow device never holds up the others. Acks need no timer per mess
 session keeps, per conversation, the highest seq pushed and the highest acked, and one sweep a
 second finds those that have waited longer than the ack timeout, for the service to re-push.
 The same sweep ends the sessions whose access token has expired (`kick_expired`), from a heap
-ordered by expiry, so neither needs a timer (or a task) per socket.
+ordered by expiry, and pings the silent ones (`heartbeat`), so none of these needs a timer (or
+a task) per socket.
 """
 
 from __future__ import annotations
@@ -27,28 +28,47 @@ class Transport(Protocol):
     def close(self, code: int, reason: str) -> None:
         """Close once the frames already queued are written (shutdown: 1001)."""
 
+    def heartbeat(self, now: float, every_s: float) -> None:
+        """Ping a device silent for `every_s`; drop one that has not answered within `every_s`/2.
 
-@dataclass(eq=False)
+        Called for every session once a second by the chat sweep, `now` on the event loop's
+        clock (not the injected one: a test's jump of the clock must not ping every socket).
+        """
+
+
+@dataclass(eq=False, slots=True)
 class _Unacked:
     pushed: int
     acked: int
     since: float  # monotonic time of the oldest push not yet acked
 
 
-@dataclass(eq=False)
+_NOTHING_UNACKED: dict[str, _Unacked] = {}  # shared, never written: what an idle session has
+
+
+@dataclass(eq=False, slots=True)
 class Session:
+    """Slotted, and its `unacked` dict is its own only from its first push: an idle socket
+    must stay cheap (docs/benchmarks.md, W3)."""
+
     id: int
     user_id: int
     device_id: str
     family_id: int
     transport: Transport
-    unacked: dict[str, _Unacked] = field(default_factory=dict)
     expires_at_s: int = 0  # when the access token it runs on expires (epoch s); 0: never
+    unacked: dict[str, _Unacked] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.unacked = _NOTHING_UNACKED
 
     def pushed(self, conversation_id: str, seq: int, now: float) -> None:
-        state = self.unacked.get(conversation_id)
+        unacked = self.unacked
+        state = unacked.get(conversation_id)
         if state is None:
-            self.unacked[conversation_id] = _Unacked(seq, seq - 1, now)
+            if unacked is _NOTHING_UNACKED:
+                unacked = self.unacked = {}
+            unacked[conversation_id] = _Unacked(seq, seq - 1, now)
         elif seq > state.pushed:
             if state.pushed <= state.acked:
                 state.since = now
@@ -170,6 +190,12 @@ class Sessions:
             for session in self._by_user.get(user_id, ()):
                 if session.id != skip:
                     session.transport.send(frame)
+
+    def heartbeat(self, now: float, every_s: float) -> None:
+        """Give every session's transport its once-a-second heartbeat (`Transport.heartbeat`)."""
+        for sessions in self._by_user.values():
+            for session in sessions:
+                session.transport.heartbeat(now, every_s)
 
     def overdue(self, now: float, timeout: float) -> list[Overdue]:
         found = []

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import struct
 import time
+from functools import partial
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from prometheus_client import Histogram
 
 from ..auth.tokens import AccessClaims
 from ..calls.service import InviteRequest
+from ..clock import Clock
 from ..errors import LuckyError, forbidden, rate_limited, unauthorized
 from ..ids import parse_id
 from ..keys import CHAT, CORE, METRICS
@@ -59,17 +61,26 @@ class WsTransport:
     Flow control is ours: a device whose unsent bytes pass `SEND_BUFFER_BYTES` reads too
     slowly to keep up and is closed (1013), never waited for, so one slow device cannot
     stall a fan-out; it reconnects and `sync`s.
+
+    So is the heartbeat (`heartbeat`, from the chat sweep once a second): aiohttp's keeps
+    two timers per socket, about 0.5 KB of an idle socket's cost (docs/benchmarks.md, W3).
+    The reader loop sets `heard` on every frame it reads, pongs included.
     """
 
-    __slots__ = ("_ws", "_transport", "_closing", "_pending", "_loop")
+    __slots__ = ("_ws", "_transport", "_closing", "_pending", "_loop", "heard", "_silent_since", "_pinged_at")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
         self._ws = ws
         # uvloop's transports write like asyncio.WriteTransport without subclassing it.
         self._transport = cast("asyncio.WriteTransport | None", transport)
         self._closing = False
-        self._pending: list[bytes] = []
+        # The frames of this turn, to be written at its end; None between turns (no list kept
+        # per idle socket).
+        self._pending: list[bytes] | None = None
         self._loop = asyncio.get_running_loop()
+        self.heard = False  # a frame has arrived since the last heartbeat
+        self._silent_since = self._loop.time()
+        self._pinged_at = 0.0  # when the ping not answered yet was sent; 0: none
 
     def send(self, frame: bytes) -> None:
         if self._closing or self._ws.closed or self._transport is None:
@@ -77,13 +88,15 @@ class WsTransport:
         if self._transport.get_write_buffer_size() > SEND_BUFFER_BYTES:
             self.close(WSCloseCode.TRY_AGAIN_LATER, "too slow: reconnect and sync")
             return
-        if not self._pending:
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = []
             self._loop.call_soon(self._flush)
-        self._pending.append(_text_frame_header(len(frame)))
-        self._pending.append(frame)
+        pending.append(_text_frame_header(len(frame)))
+        pending.append(frame)
 
     def _flush(self) -> None:
-        pending, self._pending = self._pending, []
+        pending, self._pending = self._pending, None
         transport = self._transport
         if not pending or transport is None or transport.is_closing() or self._ws.closed:
             return  # the device is gone: what it missed is unacked, re-sent or synced on reconnect
@@ -91,6 +104,27 @@ class WsTransport:
             transport.write(b"".join(pending))
         except (ConnectionError, RuntimeError):
             self._closing = True  # the peer is gone; the reader loop ends the session
+
+    def heartbeat(self, now: float, every_s: float) -> None:
+        if self.heard:
+            self.heard = False
+            self._silent_since = now
+            self._pinged_at = 0.0
+        elif self._closing or self._transport is None or self._transport.is_closing():
+            pass
+        elif self._pinged_at:
+            if now - self._pinged_at >= every_s / 2:
+                # As aiohttp's heartbeat: the connection is dropped without a close frame (the
+                # peer no longer answers), the reader loop ends and the session with it.
+                self._closing = True
+                self._transport.close()
+        elif now - self._silent_since >= every_s:
+            self._pinged_at = now
+            self._flush()  # the ping goes after the frames already sent, never inside one
+            try:
+                self._transport.write(_PING)
+            except (ConnectionError, RuntimeError):
+                self._closing = True
 
     def kick(self, reason: str) -> None:
         if not self._closing:
@@ -113,6 +147,7 @@ class WsTransport:
             pass
 
 
+_PING = b"\x89\x00"  # an unmasked, final ping frame without payload (RFC 6455 §5.5.2)
 _LEN16 = struct.Struct("!BBH")
 _LEN64 = struct.Struct("!BBQ")
 
@@ -142,25 +177,25 @@ class Connection:
     """The state of one socket's reader: session, frame and send budgets, bad-frame count,
     and when it last relayed `typing` to each conversation.
 
-    Slotted, and the typing dict exists only once the socket has sent `typing`: an idle
-    socket must stay cheap (docs/benchmarks.md, W3).
+    Slotted; the frame and send budgets are made at the first frame that takes from them (a
+    bucket made then is as full as one made at connect would be by then), and the typing dict
+    once the socket has sent `typing`: an idle socket must stay cheap (docs/benchmarks.md, W3).
     """
 
-    __slots__ = ("chat", "calls", "auth", "clock", "session", "transport", "sends", "frames", "bad_frames", "metrics",
-                 "typing_at")
+    __slots__ = ("chat", "calls", "auth", "clock", "config", "session", "transport", "sends", "frames", "bad_frames",
+                 "metrics", "typing_at")
 
     def __init__(self, request: web.Request, chat: ChatService, session: Session, transport: WsTransport) -> None:
         core = request.app[CORE]
-        config = core.config.chat
         self.chat = chat
         self.calls = core.calls
         self.auth = core.auth
         self.clock = core.clock
+        self.config = core.config.chat
         self.session = session
         self.transport = transport
-        now = self.clock.monotonic()
-        self.sends = TokenBucket(config.send_rate_per_s, config.send_burst, now)
-        self.frames = TokenBucket(config.frame_rate_per_s, config.frame_burst, now)
+        self.sends: TokenBucket | None = None
+        self.frames: TokenBucket | None = None
         self.bad_frames = 0
         self.metrics = request.app[METRICS]
         self.typing_at: dict[str, float] | None = None
@@ -169,7 +204,11 @@ class Connection:
         # Every frame counts against the budget, a malformed one too. An over-budget frame is
         # still parsed, for the id its `rate_limited` answer carries (it is at most
         # chat.max_frame_bytes); what the budget spares is its work and its fan-out.
-        within = self.frames.take(self.clock.monotonic())
+        now = self.clock.monotonic()
+        frames = self.frames
+        if frames is None:
+            frames = self.frames = TokenBucket(self.config.frame_rate_per_s, self.config.frame_burst, now)
+        within = frames.take(now)
         try:
             frame = parse_frame(raw)
         except BadFrame as bad:
@@ -200,7 +239,11 @@ class Connection:
         self.transport.send(error_frame(frame_id, "rate_limited", message))
 
     def _rate(self, frame_id: Any) -> bool:
-        if self.sends.take(self.clock.monotonic()):
+        now = self.clock.monotonic()
+        sends = self.sends
+        if sends is None:
+            sends = self.sends = TokenBucket(self.config.send_rate_per_s, self.config.send_burst, now)
+        if sends.take(now):
             return True
         self.limited(frame_id, "Sending too fast; this frame was dropped. Slow down.")
         return False
@@ -334,63 +377,64 @@ def _message_id(value: Any) -> int:
             query={"token": "an access token, for clients that cannot send headers"},
             responses={101: "switching protocols", 401: "missing, expired or revoked token"})
 async def websocket(request: web.Request) -> web.StreamResponse:
+    # One coroutine for the socket's whole life, its locals only what the reader loop needs:
+    # its frame stays alive as long as the socket (docs/benchmarks.md, W3).
     core = request.app[CORE]
     config = core.config.chat
     if not _origin_allowed(request, core.config.server.allowed_origins):
         raise forbidden("This Origin may not open a WebSocket here; add it to server.allowed_origins.")
     claims = caller(request)
+    user_id, device_id = claims.user_id, claims.device_id
     chat = request.app[CHAT]
     ip = client_ip(request)
     # Counted before the upgrade, so a socket over a cap costs no upgrade and no session.
-    over = chat.sessions.open_sockets.reserve(claims.user_id, ip, config.max_sockets_per_user,
-                                              config.max_sockets_per_ip)
+    over = chat.sessions.open_sockets.reserve(user_id, ip, config.max_sockets_per_user, config.max_sockets_per_ip)
     if over is not None:
         holder = "account" if over == "user" else "address"
         raise rate_limited(SOCKET_RETRY_S, f"Too many open WebSockets for this {holder}; close one first.")
     try:
-        return await _serve(request, chat, claims)
+        # No aiohttp heartbeat (timers per socket): `WsTransport.heartbeat` pings instead, so
+        # pings are answered here, and pongs are seen here, by hand.
+        ws = web.WebSocketResponse(max_msg_size=config.max_frame_bytes, autoping=False, compress=False,
+                                   writer_limit=NO_DRAIN)
+        await ws.prepare(request)
+        transport = WsTransport(ws, request.transport)
+        try:  # the devices list's "last seen" and address: one write per connect, none per frame
+            await core.devices.seen(user_id, device_id, ip)
+        except Exception:  # a missed "last seen" must not cost the socket
+            log.exception("noting that device %r of user %s connected failed", device_id, user_id)
+        session = await chat.connect(user_id, device_id, claims.family_id, transport,
+                                     partial(_welcome, claims, config.heartbeat_s, core.clock))
+        core.calls.device_connected(user_id, device_id)  # back within a call's grace
+        # The token's expiry holds on the socket too: the chat sweep kicks it once passed (unless
+        # an `auth` frame renewed it).
+        chat.sessions.expire_at(session, claims.expires_at_s)
+        connection = Connection(request, chat, session, transport)
+        try:
+            async for msg in ws:
+                transport.heard = True
+                if msg.type == WSMsgType.TEXT:
+                    await connection.handle(msg.data)
+                elif msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    connection.reject(None, LuckyError(400, "invalid_frame", "Frames are JSON text, not binary."))
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except Exception:  # a bug must cost one socket, never the process
+            log.exception("websocket of user %s failed", user_id)
+        finally:
+            await chat.disconnect(session)
+            core.calls.device_left(user_id, device_id)  # its calls' grace starts
+            if not ws.closed:
+                await ws.close()
+        return ws
     finally:
-        chat.sessions.open_sockets.release(claims.user_id, ip)
+        chat.sessions.open_sockets.release(user_id, ip)
 
 
-async def _serve(request: web.Request, chat: ChatService, claims: AccessClaims) -> web.WebSocketResponse:
-    """Upgrade, register the session, and read frames until the socket closes."""
-    core = request.app[CORE]
-    config = core.config.chat
-    ws = web.WebSocketResponse(heartbeat=config.heartbeat_s, max_msg_size=config.max_frame_bytes,
-                               autoping=True, compress=False, writer_limit=NO_DRAIN)
-    await ws.prepare(request)
-    transport = WsTransport(ws, request.transport)
-
-    def welcome(session: Session) -> bytes:
-        return orjson.dumps({
-            "type": "welcome", "user_id": str(claims.user_id), "device_id": claims.device_id,
-            "session_id": str(session.id), "heartbeat_s": config.heartbeat_s, "server_time": core.clock.now_ms(),
-        })
-
-    try:  # the devices list's "last seen" and address: one write per connect, none per frame
-        await core.devices.seen(claims.user_id, claims.device_id, client_ip(request))
-    except Exception:  # a missed "last seen" must not cost the socket
-        log.exception("noting that device %r of user %s connected failed", claims.device_id, claims.user_id)
-    session = await chat.connect(claims.user_id, claims.device_id, claims.family_id, transport, welcome)
-    core.calls.device_connected(claims.user_id, claims.device_id)  # back within a call's grace
-    # The token's expiry holds on the socket too: the chat sweep kicks it once passed (unless
-    # an `auth` frame renewed it).
-    chat.sessions.expire_at(session, claims.expires_at_s)
-    connection = Connection(request, chat, session, transport)
-    try:
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await connection.handle(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                connection.reject(None, LuckyError(400, "invalid_frame", "Frames are JSON text, not binary."))
-            elif msg.type == WSMsgType.ERROR:
-                break
-    except Exception:  # a bug must cost one socket, never the process
-        log.exception("websocket of user %s failed", claims.user_id)
-    finally:
-        await chat.disconnect(session)
-        core.calls.device_left(claims.user_id, claims.device_id)  # its calls' grace starts
-        if not ws.closed:
-            await ws.close()
-    return ws
+def _welcome(claims: AccessClaims, heartbeat_s: float, clock: Clock, session: Session) -> bytes:
+    return orjson.dumps({
+        "type": "welcome", "user_id": str(claims.user_id), "device_id": claims.device_id,
+        "session_id": str(session.id), "heartbeat_s": heartbeat_s, "server_time": clock.now_ms(),
+    })

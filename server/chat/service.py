@@ -121,9 +121,11 @@ class ChatService:
             await asyncio.sleep(1.0)
             ticks += 1
             try:
-                # One pass a second over a heap of expiries, rather than a timer per socket:
-                # idle sockets stay cheap, and expiry follows the injected clock.
+                # One pass a second over a heap of expiries and over the sockets for their
+                # pings, rather than timers per socket: idle sockets stay cheap, and expiry
+                # follows the injected clock.
                 self.sessions.kick_expired(self._clock.now_ms() // 1000)
+                self.sessions.heartbeat(asyncio.get_running_loop().time(), self._config.heartbeat_s)
                 await self.resend_overdue()
                 if ticks % 5 == 0:
                     # An idle writer's last dispatched batch; the outbox job would else

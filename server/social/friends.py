@@ -25,6 +25,9 @@ from ..storage.stores.users import UserRecord, UserStore
 log = logging.getLogger(__name__)
 MAX_REQUEST_MESSAGE = 200
 FRIENDS = "friends"  # the bus topic of friendship and block changes: {"user_ids": [...]}
+# One empty set shared by every cached user without friends or blocks: an empty frozenset is
+# 216 bytes, kept per connected user (docs/benchmarks.md, W3).
+_NOBODY: frozenset[int] = frozenset()
 
 
 class FriendService:
@@ -47,14 +50,14 @@ class FriendService:
     async def _blocks_of(self, user_id: int) -> frozenset[int]:
         cached = self._blocked_by.get(user_id)
         if cached is None:
-            cached = frozenset(await self._store.blocks_of(user_id))
+            cached = frozenset(await self._store.blocks_of(user_id)) or _NOBODY
             self._blocked_by[user_id] = cached
         return cached
 
     async def friend_ids(self, user_id: int) -> frozenset[int]:
         cached = self._friends.get(user_id)
         if cached is None:
-            cached = frozenset(await self._store.friend_ids(user_id))
+            cached = frozenset(await self._store.friend_ids(user_id)) or _NOBODY
             self._friends[user_id] = cached
         return cached
 

@@ -203,3 +203,32 @@ async def test_a_silent_client_is_closed_after_the_heartbeat_timeout(make_chat: 
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
             break
     assert WSMsgType.PING in kinds  # the server pinged, and gave up on no answer
+
+
+async def test_a_client_that_answers_pings_outlives_the_heartbeat_and_its_pings_are_answered(
+        make_chat: MakeChat) -> None:
+    # The server pings from its once-a-second sweep rather than from aiohttp's timers per
+    # socket (docs/benchmarks.md, W3): a client that answers stays, and the server answers its pings.
+    chat = await make_chat(chat={"heartbeat_s": 1})
+    alice = await chat.user("alice")
+    ws = await chat.client.ws_connect("/ws", headers={"Authorization": f"Bearer {alice.token}"}, autoping=False)
+    chat._sockets.append(ws)
+    assert (await ws.receive_json())["type"] == "welcome"
+    pings = 0
+    while pings < 3:  # three rounds of ping and pong: over four times the pong timeout
+        msg = await ws.receive(timeout=5)
+        assert msg.type == WSMsgType.PING, msg
+        pings += 1
+        await ws.pong(msg.data)
+    await ws.ping(b"are you there")
+    msg = await ws.receive(timeout=5)
+    while msg.type == WSMsgType.PING:  # a heartbeat of the server's may come first
+        await ws.pong(msg.data)
+        msg = await ws.receive(timeout=5)
+    assert (msg.type, msg.data) == (WSMsgType.PONG, b"are you there")
+    await ws.send_json({"type": "ping", "id": "p1"})
+    reply = await ws.receive(timeout=5)
+    while reply.type == WSMsgType.PING:
+        await ws.pong(reply.data)
+        reply = await ws.receive(timeout=5)
+    assert json.loads(reply.data) == {"type": "pong", "id": "p1"}
