@@ -112,8 +112,15 @@ class RedisBus:
             return {}
         targets: dict[str, list[int]] = {}
         for user_id in user_ids:
-            for instance in elsewhere.get(user_id, ()):
-                targets.setdefault(instance, []).append(user_id)
+            instances = elsewhere.get(user_id)
+            if instances is None:
+                continue
+            for instance in instances:
+                users = targets.get(instance)
+                if users is None:  # not setdefault: no list made and dropped per member
+                    targets[instance] = [user_id]
+                else:
+                    users.append(user_id)
         return targets
 
     def _queue(self, channel: str, entry: bytes) -> None:

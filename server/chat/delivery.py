@@ -177,13 +177,19 @@ class Sessions:
     def push_message(self, user_ids: Iterable[int], conversation_id: str, seq: int, frame: bytes,
                      now: float, skip: int | None = None) -> None:
         """Queue one message frame (serialized once) to every session of these users."""
+        by_user = self._by_user
+        pushed = 0
         for user_id in user_ids:
-            for session in self._by_user.get(user_id, ()):
+            sessions = by_user.get(user_id)
+            if sessions is None:
+                continue
+            for session in sessions:
                 if session.id == skip:
                     continue
                 session.pushed(conversation_id, seq, now)
                 session.transport.send(frame)
-                self.pushed_frames += 1
+                pushed += 1
+        self.pushed_frames += pushed
 
     def push_event(self, user_ids: Iterable[int], frame: bytes, skip: int | None = None) -> None:
         for user_id in user_ids:

@@ -9,10 +9,10 @@ it reconnects and `sync`s.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import struct
 import time
-from functools import partial
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -83,16 +83,21 @@ class WsTransport:
         self._pinged_at = 0.0  # when the ping not answered yet was sent; 0: none
 
     def send(self, frame: bytes) -> None:
-        if self._closing or self._ws.closed or self._transport is None:
-            return
-        if self._transport.get_write_buffer_size() > SEND_BUFFER_BYTES:
-            self.close(WSCloseCode.TRY_AGAIN_LATER, "too slow: reconnect and sync")
+        if self._closing:
             return
         pending = self._pending
         if pending is None:
+            # Checked once per turn, not per frame: the write buffer changes only when a turn's
+            # frames are written (`_flush`), and a socket closed meanwhile drops them there.
+            if self._ws.closed or self._transport is None:
+                return
+            if self._transport.get_write_buffer_size() > SEND_BUFFER_BYTES:
+                self.close(WSCloseCode.TRY_AGAIN_LATER, "too slow: reconnect and sync")
+                return
             pending = self._pending = []
             self._loop.call_soon(self._flush)
-        pending.append(_text_frame_header(len(frame)))
+        length = len(frame)  # a fan-out's hot path: the usual header from a table, no call
+        pending.append(_SHORT_HEADERS[length] if length < 126 else _text_frame_header(length))
         pending.append(frame)
 
     def _flush(self) -> None:
@@ -150,12 +155,14 @@ class WsTransport:
 _PING = b"\x89\x00"  # an unmasked, final ping frame without payload (RFC 6455 §5.5.2)
 _LEN16 = struct.Struct("!BBH")
 _LEN64 = struct.Struct("!BBQ")
+_SHORT_HEADERS = tuple(bytes((0x81, length)) for length in range(126))  # frames under 126 bytes
 
 
+@functools.lru_cache(maxsize=4096)  # a fan-out writes one frame's header once per member
 def _text_frame_header(length: int) -> bytes:
     """The header of an unmasked, final text frame of `length` bytes (RFC 6455 §5.2)."""
     if length < 126:
-        return bytes((0x81, length))
+        return _SHORT_HEADERS[length]
     if length < 65536:
         return _LEN16.pack(0x81, 126, length)
     return _LEN64.pack(0x81, 127, length)
@@ -404,7 +411,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         except Exception:  # a missed "last seen" must not cost the socket
             log.exception("noting that device %r of user %s connected failed", device_id, user_id)
         session = await chat.connect(user_id, device_id, claims.family_id, transport,
-                                     partial(_welcome, claims, config.heartbeat_s, core.clock))
+                                     functools.partial(_welcome, claims, config.heartbeat_s, core.clock))
         core.calls.device_connected(user_id, device_id)  # back within a call's grace
         # The token's expiry holds on the socket too: the chat sweep kicks it once passed (unless
         # an `auth` frame renewed it).
