@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -37,6 +36,7 @@ from .engine import (
     column_kind,
     quote_name,
 )
+from .pg_arrays import with_array_literals
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,36 +72,99 @@ def _translate(exc: psycopg.Error) -> DatabaseError:
 
 
 class _PgTx(Tx):
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    """Statements on one pooled connection, PostgreSQL's half of the `Tx` port.
+
+    Each statement whose result is read is a round trip to PostgreSQL, and the send batch is
+    about ten statements, so a transaction saves trips as SQLite's does: `executemany` (whose
+    result nobody reads) and BEGIN are held, and sent in one pipeline (psycopg's pipeline mode:
+    every statement sent at once, the results read back together) with the next statement
+    whose result is awaited, or with COMMIT. A held write that fails fails that later call,
+    with the write's own error (UniqueViolation stays UniqueViolation); the server skips what
+    follows it in the pipeline (COMMIT too), and the transaction is rolled back whole.
+    """
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row], *, begin: bool = False) -> None:
         self._conn = conn
+        # (statement, its parameter rows), or None for a statement without parameters
+        self._held: list[tuple[str, list[Params] | None]] = [("BEGIN", None)] if begin else []
+        self.started = not begin  # whether BEGIN has been sent
+        self.failed: DatabaseError | None = None
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
+    def raise_if_failed(self) -> None:
+        """Before any statement, and after the transaction's code returned: an error that code
+        caught and ignored still fails the transaction (PostgreSQL's COMMIT would quietly roll
+        back, and the caller must not hear success)."""
+        if self.failed is not None:
+            raise DatabaseError(f"the transaction was aborted by an earlier error: {self.failed}")
+
+    async def _send(self, sql: str, params: Params) -> psycopg.AsyncCursor[Row]:
+        """Send the held statements, then `sql`; its cursor, holding its result."""
+        self.raise_if_failed()
+        held, self._held = self._held, []
+        self.started = True
+        cursor = self._conn.cursor()
+        failure: psycopg.Error | None = None
         try:
-            cursor = await self._conn.execute(_to_psycopg(sql), params)
+            if held:
+                async with self._conn.pipeline():
+                    try:
+                        for held_sql, rows in held:
+                            # A cursor each: the pipeline attaches every statement's result (and
+                            # error) to its own cursor as it reads them back.
+                            if rows is None:
+                                await self._conn.cursor().execute(held_sql)
+                            else:
+                                await self._conn.cursor().executemany(held_sql, rows)
+                        await cursor.execute(sql, params)
+                    except psycopg.Error as exc:
+                        # Kept, not raised through the block: leaving the pipeline reads the
+                        # rest ("pipeline aborted"), which must not replace (or log over) it.
+                        failure = exc
+            else:
+                await cursor.execute(sql, params)
         except psycopg.Error as exc:
-            raise _translate(exc) from exc
-        return cursor.rowcount
+            failure = failure or exc
+        if failure is not None:
+            # The first error read back is the first statement that failed: the server
+            # answers those after it "pipeline aborted", and skips them (COMMIT too).
+            self.failed = _translate(failure)
+            raise self.failed from failure
+        return cursor
 
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+    async def _fetch(self, sql: str, params: Params) -> list[Row]:
+        cursor = await self._send(_to_psycopg(sql), with_array_literals(params))
         try:
-            async with self._conn.cursor() as cursor:
-                await cursor.executemany(_to_psycopg(sql), list(rows))
-        except psycopg.Error as exc:
-            raise _translate(exc) from exc
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        try:
-            cursor = await self._conn.execute(_to_psycopg(sql), params)
-            return await cursor.fetchone()
-        except psycopg.Error as exc:
-            raise _translate(exc) from exc
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        try:
-            cursor = await self._conn.execute(_to_psycopg(sql), params)
             return await cursor.fetchall()
         except psycopg.Error as exc:
-            raise _translate(exc) from exc
+            self.failed = _translate(exc)
+            raise self.failed from exc
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return (await self._send(_to_psycopg(sql), with_array_literals(params))).rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        self.raise_if_failed()
+        batch = list(rows)
+        if batch:
+            self._held.append((_to_psycopg(sql), [with_array_literals(row) for row in batch]))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self._fetch(sql, params)
+        return rows[0] if rows else None
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._fetch(sql, params)
+
+    async def commit(self) -> None:
+        """Send what is held, then COMMIT, in one pipeline; nothing if nothing was written."""
+        self.raise_if_failed()
+        if not self.started and len(self._held) == 1:
+            self._held = []  # only the held BEGIN: fn ran no statement, there is nothing to end
+            return
+        cursor = await self._send("COMMIT", ())
+        if cursor.statusmessage == "ROLLBACK":
+            # PostgreSQL answers COMMIT of a failed transaction with a rollback, not an error.
+            raise DatabaseError("the transaction was aborted by a statement that failed")
 
 
 _SHAPES = """
@@ -257,13 +320,18 @@ class PostgresDatabase(Database):
         self._idle.clear()
         try:
             async with pool.connection() as conn:
-                async with conn.transaction():
-                    result = await fn(_PgTx(conn))
-                    if conn.info.transaction_status == TransactionStatus.INERROR:
-                        # fn caught a failed statement's error and returned: PostgreSQL's
-                        # COMMIT would quietly roll back, so the caller must not hear success.
-                        raise DatabaseError(f"transaction {name} was aborted by a statement that failed")
-                    return result
+                tx = _PgTx(conn, begin=True)
+                try:
+                    result = await fn(tx)
+                    await tx.commit()
+                except BaseException:
+                    if tx.started:
+                        # After a failed statement the transaction is aborted (or, for a
+                        # failed COMMIT, already over: rollback() then sends nothing).
+                        with contextlib.suppress(psycopg.Error):
+                            await conn.rollback()
+                    raise
+                return result
         except psycopg.Error as exc:
             raise _translate(exc) from exc
         finally:

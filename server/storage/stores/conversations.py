@@ -123,11 +123,12 @@ class ConversationStore:
         """Move read cursors forward only: rows of (seq, conversation_id, user_id)."""
         if self._pg:
             # The highest seq per member: an UPDATE ... FROM applies one source row per target.
-            await tx.execute(
+            # executemany of one row of arrays: held until the transaction's next statement.
+            await tx.executemany(
                 "UPDATE conversation_members m SET read_seq = u.seq FROM ("
                 "SELECT cid, uid, MAX(seq) AS seq FROM unnest(?::bigint[], ?::text[], ?::bigint[]) AS r (seq, cid, uid) "
                 "GROUP BY cid, uid) u WHERE m.conversation_id = u.cid AND m.user_id = u.uid AND m.read_seq < u.seq",
-                as_columns(rows, 3))
+                [as_columns(rows, 3)])
             return
         await tx.executemany(
             "UPDATE conversation_members SET read_seq = ? WHERE conversation_id = ? AND user_id = ? AND read_seq < ?",

@@ -102,10 +102,12 @@ class MessageStore:
     async def insert_many(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> None:
         """Insert messages given as tuples in column order (see _COLUMNS), body as JSON text."""
         if self._pg:
-            await tx.execute(
+            # executemany of one row of arrays: held, and sent with the transaction's next
+            # statement or its COMMIT (one round trip for the batch's writes).
+            await tx.executemany(
                 f"INSERT INTO messages ({_COLUMNS}) SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], "
                 "?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::boolean[])",
-                as_columns(rows, 11))
+                [as_columns(rows, 11)])
         else:
             await tx.executemany(
                 f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -33,11 +33,12 @@ class SearchStore:
             await tx.executemany("INSERT INTO message_search (rowid, conversation_id, terms) VALUES (?, ?, ?)", rows)
         else:
             # One message id once per batch (ids are unique), so DO UPDATE meets each row once.
-            await tx.execute(
+            # executemany of one row of arrays: held until the transaction's next statement.
+            await tx.executemany(
                 "INSERT INTO message_search (message_id, conversation_id, terms) "
                 "SELECT id, cid, to_tsvector('simple', t) FROM unnest(?::bigint[], ?::text[], ?::text[]) AS s (id, cid, t) "
                 "ON CONFLICT (message_id) DO UPDATE SET terms = excluded.terms",
-                as_columns(rows, 3))
+                [as_columns(rows, 3)])
 
     async def remove(self, tx: Tx, message_id: int) -> None:
         column = "rowid" if self._sqlite else "message_id"
