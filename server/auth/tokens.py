@@ -12,7 +12,7 @@ _ALGORITHM = "HS256"
 _ISSUER = "lucky"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slotted: every socket keeps its own (docs/benchmarks.md, W3)
 class AccessClaims:
     user_id: int
     family_id: int

@@ -147,7 +147,11 @@ class Sessions:
 
     def add(self, user_id: int, device_id: str, family_id: int, transport: Transport) -> Session:
         session = Session(next(self._ids), user_id, device_id, family_id, transport)
-        self._by_user.setdefault(user_id, []).append(session)
+        sessions = self._by_user.get(user_id)
+        if sessions is None:
+            self._by_user[user_id] = [session]  # sized for one: most users have one socket here
+        else:
+            sessions.append(session)
         return session
 
     def remove(self, session: Session) -> None:
