@@ -224,7 +224,10 @@ class ChatService:
             return ()
         if body.get("mention_all"):
             return tuple(m for m in self.audience.members(ref) if m != sender_id)
-        return tuple(int(m) for m in body.get("mentions", ()) if int(m) != sender_id)
+        mentions = body.get("mentions")
+        if not mentions:  # nearly every message: no generator made
+            return ()
+        return tuple(int(m) for m in mentions if int(m) != sender_id)
 
     async def post_system(self, actor_id: int, ref: ConversationRef, body: dict[str, Any], *,
                           effect: Any = None, also_notify: Sequence[int] = (),

@@ -278,6 +278,11 @@ class SqliteDatabase(Database):
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
         self._closing = False
+        # The writer connection runs one batch at a time: the loop's, or a lone on-thread
+        # transaction run straight from its caller while the loop waits for work (`_enqueue`).
+        self._free = asyncio.Event()
+        self._free.set()
+        self._loop_waiting = False  # the write loop is waiting for work, holding no job
         # Batches that reached the disk, and the size of the last one (for /metrics).
         self.batches_committed = 0
         self.last_batch_size = 0
@@ -289,6 +294,8 @@ class SqliteDatabase(Database):
     async def open(self) -> None:
         self._closing = False
         self._queue = asyncio.Queue()
+        self._free = asyncio.Event()
+        self._free.set()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = await aiosqlite.connect(self.path, isolation_level=None)
@@ -322,6 +329,8 @@ class SqliteDatabase(Database):
                 await self._writer_task
             finally:
                 self._writer_task = None
+        while not self._free.is_set():  # a transaction run from its caller finishes first
+            await self._free.wait()
         self._fail_queued(DatabaseError("the database was closed before this write ran"))
         for reader in self._readers:
             await reader.close()
@@ -361,8 +370,25 @@ class SqliteDatabase(Database):
             raise DatabaseError("the database is not open")
         if self._writer_task.done():
             raise DatabaseError("the SQLite writer has stopped; restart the server")
-        self._queue.put_nowait(job)
+        if job.on_thread and self._loop_waiting and self._free.is_set() and self._writer is not None:
+            # Nothing else is waiting or running: the transaction goes to the connection's
+            # thread from here, without a hop through the queue and the loop's task. The send
+            # writer's batches are such transactions, so a send is batched once (by the
+            # writer), not twice.
+            await self._exclusively(self._writer, [job])
+        else:
+            self._queue.put_nowait(job)
         return await job.future
+
+    async def _exclusively(self, conn: aiosqlite.Connection, batch: list[_Job]) -> None:
+        """Run a batch once no other batch runs on the writer connection."""
+        while not self._free.is_set():
+            await self._free.wait()
+        self._free.clear()
+        try:
+            await self._run_batch(conn, batch)
+        finally:
+            self._free.set()
 
     async def lock_for_migration(self, tx: Tx) -> None:
         # One writer connection per process and BEGIN IMMEDIATE already serialize writers.
@@ -393,7 +419,11 @@ class SqliteDatabase(Database):
         stopping = False
         try:
             while not stopping:
-                first = await self._queue.get()
+                self._loop_waiting = True
+                try:
+                    first = await self._queue.get()
+                finally:
+                    self._loop_waiting = False
                 if first is None:
                     break
                 batch = [first]
@@ -403,7 +433,7 @@ class SqliteDatabase(Database):
                         stopping = True  # finish this batch, then stop
                         break
                     batch.append(job)
-                await self._run_batch(conn, batch)
+                await self._exclusively(conn, batch)
         except BaseException:
             # Cancelled (or worse): nothing more will run, so nobody may wait for it.
             self._fail_queued(DatabaseError("the SQLite writer has stopped"))

@@ -254,7 +254,10 @@ async def test_concurrent_transactions_all_commit(items: Database) -> None:
     assert (int(row["n"]), int(row["total"])) == (40, sum(range(40)))
 
 
-async def test_concurrent_increments_lose_nothing(items: Database) -> None:
+@pytest.mark.parametrize("mix", ["plain", "on-thread", "mixed", "waves"])
+async def test_concurrent_increments_lose_nothing(items: Database, mix: str) -> None:
+    """Whichever way transactions reach the writer connection (queued, or an on-thread one run
+    from its caller while the writer is idle), they never interleave."""
     await insert(items, 1, "counter", 0)
 
     async def bump(tx: Tx) -> int:
@@ -262,7 +265,15 @@ async def test_concurrent_increments_lose_nothing(items: Database) -> None:
         assert row is not None
         return int(row["n"])
 
-    seen = await asyncio.gather(*(items.transaction("bump", bump) for _ in range(30)))
+    def one(i: int) -> Awaitable[int]:
+        on_thread = mix == "on-thread" or (mix in ("mixed", "waves") and i % 2 == 1)
+        return items.transaction_on_thread("bump", bump) if on_thread else items.transaction("bump", bump)
+
+    async def later(i: int) -> int:
+        await asyncio.sleep(0.001 * (i % 5))  # waves: some arrive while others run
+        return await one(i)
+
+    seen = await asyncio.gather(*((later(i) if mix == "waves" else one(i)) for i in range(30)))
     assert sorted(seen) == list(range(1, 31))
     assert await items.fetch_one("SELECT n FROM items WHERE id = ?", (1,)) == {"n": 30}
 
