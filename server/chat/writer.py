@@ -86,10 +86,10 @@ class PendingSend:
     body_json: str = ""  # the body as stored, serialized by the writer before its transaction
     reply: SendReply = field(default_factory=AwaitedReply)
     settled: bool = False  # its reply was told; a batch stored again item by item skips it
+    key: tuple[int, str] = field(init=False)  # (sender_id, client_msg_id): what makes a send a repeat
 
-    @property
-    def key(self) -> tuple[int, str]:
-        return (self.sender_id, self.client_msg_id)
+    def __post_init__(self) -> None:
+        self.key = (self.sender_id, self.client_msg_id)
 
     @property
     def future(self) -> asyncio.Future[tuple[Message, bool]]:
@@ -240,11 +240,12 @@ class SendWriter:
             fresh: dict[tuple[int, str], Message] = {}
             by_conversation: dict[str, list[PendingSend]] = {}
             for index, item in enumerate(batch):
-                if item.key in stored:
-                    results[index] = (message_from_row(stored[item.key]), False)
-                elif item.key not in fresh:
-                    fresh[item.key] = Message(0, item.conversation.id, 0, item.sender_id, item.kind, item.body,
-                                              item.client_msg_id, now, item.reply_to)
+                key = item.key
+                if key in stored:
+                    results[index] = (message_from_row(stored[key]), False)
+                elif key not in fresh:
+                    fresh[key] = Message(0, item.conversation.id, 0, item.sender_id, item.kind, item.body,
+                                         item.client_msg_id, now, item.reply_to)
                     by_conversation.setdefault(item.conversation.id, []).append(item)
             created: list[tuple[Message, PendingSend]] = []
             lasts = await self._messages.bump_seqs(
@@ -271,7 +272,8 @@ class SendWriter:
                 mentions: list[tuple[int, str, int]] = []
                 for m, item in created:
                     newest[(m.conversation_id, m.sender_id)] = m.seq
-                    mentions.extend((m.seq, m.conversation_id, uid) for uid in item.mentions)
+                    if item.mentions:
+                        mentions.extend((m.seq, m.conversation_id, uid) for uid in item.mentions)
                 await self._conversations.advance_read(tx, [(seq, cid, uid) for (cid, uid), seq in newest.items()])
                 if mentions:
                     await self._conversations.mark_mentions(tx, mentions)
