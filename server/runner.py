@@ -18,7 +18,12 @@ log = logging.getLogger("lucky")
 
 
 def install_event_loop() -> None:
-    """uvloop when it is installed: a faster loop for the same code."""
+    """uvloop when it is installed: a faster loop for the same code.
+
+    `LUCKY_EVENT_LOOP=asyncio` keeps the standard library's loop, to measure what uvloop saves
+    (docs/benchmarks.md) or to rule it out when chasing a bug."""
+    if os.environ.get("LUCKY_EVENT_LOOP", "uvloop") == "asyncio":
+        return
     try:
         import uvloop
     except ImportError:
