@@ -170,6 +170,7 @@ class SendWriter:
         await self._task
         self._task = None
         await self.flush_dispatched()
+        log.warning("WRITER batches %d messages %d", self.batches, self.messages_stored)
 
     async def flush_dispatched(self) -> None:
         """Delete the outbox rows of messages dispatched since the last batch; a busy writer
@@ -193,42 +194,59 @@ class SendWriter:
         self._queue.put_nowait(send)
 
     async def _run(self) -> None:
+        # Two batches overlap: the next one is stored (on the database's thread) while the
+        # event loop answers and dispatches the one just stored, so neither waits for the
+        # other. A batch is still started only after the one before it committed (seqs, the
+        # outbox, the hooks see batches in order) and dispatched only after it was.
         stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
+        stored: _Stored | None = None  # committed, not yet answered and dispatched
+        while True:
+            batch: list[PendingSend] = []
+            if stored is None:
+                if stopping:
+                    return
+                first = await self._queue.get()
+                if first is None:
+                    return
+                batch.append(first)
             while len(batch) < self._batch_max and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
-                    stopping = True
+                    stopping = True  # store what is queued, then stop
                     break
                 batch.append(item)
             # A body that cannot be stored fails its own send here, before the transaction,
             # instead of failing the batch it came with (which would cost a retry per item).
             batch = [item for item in batch if serialize_body(item)]
-            if not batch:
-                continue
-            try:
-                await self._store(batch)
-            except Exception:  # one item at a time, so that one bad send fails alone
-                if len(batch) == 1:
-                    raise_into(batch[0], "could not store the message")
-                else:
-                    for item in batch:
-                        try:
-                            await self._store([item])
-                        except Exception:
-                            raise_into(item, "could not store the message")
+            writing = self._start(batch) if batch else None
+            if stored is not None:
+                self._settle(stored)
+                stored = None
+            if writing is not None:
+                try:
+                    stored = await self._finish(writing)
+                except Exception:  # one item at a time, so that one bad send fails alone
+                    await self._store_one_by_one(batch)
 
-    async def _store(self, batch: list[PendingSend]) -> None:
+    async def _store_one_by_one(self, batch: list[PendingSend]) -> None:
+        if len(batch) == 1:
+            raise_into(batch[0], "could not store the message")
+            return
+        for item in batch:
+            try:
+                self._settle(await self._finish(self._start([item])))
+            except Exception:
+                raise_into(item, "could not store the message")
+
+    def _start(self, batch: list[PendingSend]) -> _Writing:
+        """Start storing a batch in one transaction; `_finish` awaits it, `_settle` answers
+        and dispatches it."""
         now = self._clock.now_ms()
         done_before, self._dispatched = self._dispatched, []
         results: dict[int, tuple[Message, bool]] = {}
         # Taken here, on the event loop: `write` may run on the database's thread, where it
         # must touch nothing the loop changes (see Database.transaction_on_thread).
-        # (`_known_conversations` it may read: only this writer changes it, after a batch.)
+        # (`_known_conversations` it may read: it changes only between this writer's batches.)
         ids = [self._ids.next_id() for _ in batch]
 
         async def write(tx: Tx) -> list[tuple[Message, PendingSend]]:
@@ -293,33 +311,61 @@ class SendWriter:
         # Effects and hooks are the rare batches' (files, offline push): they read state of the
         # event loop, so such a batch runs its transaction there, a trip per statement read.
         plain = not self._hooks and all(item.effect is None for item in batch)
+        if plain:
+            future = self._db.start_on_thread("store_messages", write)
+        else:
+            future = asyncio.ensure_future(self._db.transaction("store_messages", write))
+        return _Writing(batch, future, results, done_before)
+
+    async def _finish(self, writing: _Writing) -> _Stored:
+        """Await a batch's transaction (a failed one leaves its outbox rows to delete later)."""
         try:
-            if plain:
-                created = await self._db.transaction_on_thread("store_messages", write)
-            else:
-                created = await self._db.transaction("store_messages", write)
+            created = await writing.future
         except BaseException:
-            self._dispatched = done_before + self._dispatched
+            self._dispatched = writing.done_before + self._dispatched
             raise
         self.batches += 1
         self.messages_stored += len(created)
         if created:
             for hook in self._hooks:
                 hook.committed()
-        # fresh[...] objects are shared by in-batch repeats; `created` holds each once.
-        for item in batch:
+        for item in writing.batch:
             self._known_conversations.add(item.conversation.id)
-        for index, item in enumerate(batch):
-            message, is_new = results[index]
+        return _Stored(writing.batch, writing.results, created)
+
+    def _settle(self, stored: _Stored) -> None:
+        """Answer each send of a stored batch, then dispatch its new messages."""
+        # fresh[...] objects are shared by in-batch repeats; `created` holds each once.
+        for index, item in enumerate(stored.batch):
+            message, is_new = stored.results[index]
             try:
                 item.stored(message, is_new)
             except Exception:  # one answer failing must cost neither the others nor the dispatch
                 log.exception("answering a stored send failed")
-        if created:
+        if stored.created:
             try:
-                self._dispatched.extend(self.on_committed(created))
+                self._dispatched.extend(self.on_committed(stored.created))
             except Exception:  # the outbox job re-dispatches what was not marked done
-                log.exception("dispatch of %d stored messages failed", len(created))
+                log.exception("dispatch of %d stored messages failed", len(stored.created))
+
+
+@dataclass(slots=True)
+class _Writing:
+    """A batch whose transaction has started; `results` fill in as it runs."""
+
+    batch: list[PendingSend]
+    future: asyncio.Future[list[tuple[Message, PendingSend]]]
+    results: dict[int, tuple[Message, bool]]
+    done_before: list[int]  # the outbox rows it deletes
+
+
+@dataclass(slots=True)
+class _Stored:
+    """A committed batch: each send's (message, is new), and the messages it created."""
+
+    batch: list[PendingSend]
+    results: dict[int, tuple[Message, bool]]
+    created: list[tuple[Message, PendingSend]]
 
 
 def raise_into(item: PendingSend, reason: str) -> None:

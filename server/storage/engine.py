@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -153,6 +154,15 @@ class Database(abc.ABC):
         its own (PostgreSQL) runs it as `transaction`.
         """
         return await self.transaction(name, fn)
+
+    def start_on_thread(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> asyncio.Future[T]:
+        """`transaction_on_thread`, started now, its outcome to be awaited later: the send
+        writer starts a batch and then answers the one before while it is stored.
+
+        SQLite hands an idle connection the transaction before returning, and its outcome
+        reaches the loop in one callback (not a task's wake-up and then its awaiter's): under
+        load every hop waits for a whole turn of the busy loop. Elsewhere it is a task."""
+        return asyncio.ensure_future(self.transaction_on_thread(name, fn))
 
     async def execute(self, name: str, sql: str, params: Params = ()) -> int:
         """One statement in its own write transaction; the number of rows it changed."""

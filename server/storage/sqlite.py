@@ -221,28 +221,31 @@ class _Job:
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+def _run_on_thread(db: sqlite3.Connection, fn: Callable[[Tx], Awaitable[Any]], begin: str, end: str,
+                   undo: tuple[str, ...]) -> tuple[bool, Any]:
+    """On the connection's thread: `begin`, `fn` driven to its end, then `end`; on failure
+    `undo`. (True, result) or (False, the error)."""
+    tx = _ThreadTx(db)
+    try:
+        db.execute(begin)
+        result = _drive(cast("Coroutine[Any, Any, Any]", fn(tx)))
+        tx.raise_if_failed()
+        db.execute(end)
+    except Exception as exc:  # noqa: BLE001 - handed to the job's caller
+        for sql in undo:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute(sql)
+        return False, _translate(exc) if isinstance(exc, sqlite3.Error) else exc
+    return True, result
+
+
 async def _attempt_on_thread(conn: aiosqlite.Connection, job: _Job, begin: str, end: str,
                              undo: tuple[str, ...]) -> tuple[bool, Any]:
     """`_attempt` for a `transaction_on_thread` job: `begin`, its code, then `end`, in one
     call on the connection's thread; on failure `undo` runs there too."""
-    fn = job.fn
-
-    def run() -> tuple[bool, Any]:
-        db: sqlite3.Connection = conn._conn  # used only on its own thread, as _SqliteTx does
-        tx = _ThreadTx(db)
-        try:
-            db.execute(begin)
-            result = _drive(cast("Coroutine[Any, Any, Any]", fn(tx)))
-            tx.raise_if_failed()
-            db.execute(end)
-        except Exception as exc:  # noqa: BLE001 - handed to the job's caller
-            for sql in undo:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute(sql)
-            return False, _translate(exc) if isinstance(exc, sqlite3.Error) else exc
-        return True, result
-
-    outcome: tuple[bool, Any] = await conn._execute(run)  # type: ignore[no-untyped-call]
+    # conn._conn: the sqlite3 connection, used only on its own thread (as _SqliteTx does).
+    outcome: tuple[bool, Any] = await conn._execute(  # type: ignore[no-untyped-call]
+        lambda: _run_on_thread(conn._conn, job.fn, begin, end, undo))
     return outcome
 
 
@@ -379,6 +382,45 @@ class SqliteDatabase(Database):
         else:
             self._queue.put_nowait(job)
         return await job.future
+
+    def start_on_thread(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> asyncio.Future[T]:
+        conn = self._writer
+        idle = self._loop_waiting and self._free.is_set() and not self._closing
+        if conn is None or not idle or self._writer_task is None or self._writer_task.done():
+            return super().start_on_thread(name, fn)
+        # As `_enqueue`'s path from the caller, minus the awaits: the connection is taken
+        # (`_free`) until the outcome is back on the loop, so nothing else interleaves on it.
+        self._free.clear()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        started = time.perf_counter()
+
+        def finish(outcome: tuple[bool, Any]) -> None:  # on the loop
+            self._free.set()
+            ok, value = outcome
+            if ok:
+                self.batches_committed += 1
+                self.last_batch_size = 1
+            elapsed = time.perf_counter() - started
+            if elapsed > 0.5:
+                log.warning("slow sqlite transaction (%s) took %.3fs", name, elapsed)
+            if future.done():  # its caller gave up (cancelled); the outcome stands
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        def run() -> None:  # on the connection's thread
+            try:
+                outcome = _run_on_thread(conn._conn, fn, "BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",))
+            except BaseException as exc:  # noqa: BLE001 - the connection must be given back
+                outcome = (False, DatabaseError(f"the transaction failed on the database's thread: {exc!r}"))
+            loop.call_soon_threadsafe(finish, outcome)
+
+        # No future for aiosqlite to answer: `run` answers with one callback of its own.
+        conn._tx.put_nowait((None, run))
+        return future
 
     async def _exclusively(self, conn: aiosqlite.Connection, batch: list[_Job]) -> None:
         """Run a batch once no other batch runs on the writer connection."""

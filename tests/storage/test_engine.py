@@ -7,8 +7,11 @@ SQLite-only tests cover its writer task, which group-commits concurrent transact
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 import pytest
@@ -16,6 +19,7 @@ import pytest
 from lucky_server.storage import Database, DatabaseError, Tx, UniqueViolation, open_database
 from lucky_server.storage.sqlite import SqliteDatabase
 
+T = TypeVar("T")
 ITEMS = "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, n INTEGER NOT NULL DEFAULT 0)"
 
 
@@ -254,10 +258,11 @@ async def test_concurrent_transactions_all_commit(items: Database) -> None:
     assert (int(row["n"]), int(row["total"])) == (40, sum(range(40)))
 
 
-@pytest.mark.parametrize("mix", ["plain", "on-thread", "mixed", "waves"])
+@pytest.mark.parametrize("mix", ["plain", "on-thread", "mixed", "waves", "started", "started-waves"])
 async def test_concurrent_increments_lose_nothing(items: Database, mix: str) -> None:
-    """Whichever way transactions reach the writer connection (queued, or an on-thread one run
-    from its caller while the writer is idle), they never interleave."""
+    """Whichever way transactions reach the writer connection (queued, an on-thread one run
+    from its caller while the writer is idle, or one started and awaited later), they never
+    interleave."""
     await insert(items, 1, "counter", 0)
 
     async def bump(tx: Tx) -> int:
@@ -266,14 +271,16 @@ async def test_concurrent_increments_lose_nothing(items: Database, mix: str) -> 
         return int(row["n"])
 
     def one(i: int) -> Awaitable[int]:
-        on_thread = mix == "on-thread" or (mix in ("mixed", "waves") and i % 2 == 1)
+        if mix.startswith("started") and i % 3 == 0:
+            return items.start_on_thread("bump", bump)
+        on_thread = mix == "on-thread" or (mix != "plain" and i % 2 == 1)
         return items.transaction_on_thread("bump", bump) if on_thread else items.transaction("bump", bump)
 
     async def later(i: int) -> int:
         await asyncio.sleep(0.001 * (i % 5))  # waves: some arrive while others run
         return await one(i)
 
-    seen = await asyncio.gather(*((later(i) if mix == "waves" else one(i)) for i in range(30)))
+    seen = await asyncio.gather(*((later(i) if mix.endswith("waves") else one(i)) for i in range(30)))
     assert sorted(seen) == list(range(1, 31))
     assert await items.fetch_one("SELECT n FROM items WHERE id = ?", (1,)) == {"n": 30}
 
@@ -542,8 +549,16 @@ async def test_sqlite_unwritable_location_is_a_database_error(tmp_path: Path) ->
 
 # --- transaction_on_thread: a transaction that awaits only its Tx ---------------------------
 
+# Both ways of running one: awaited at once, or started now and awaited later.
+HOW = pytest.mark.parametrize("how", ["awaited", "started"])
 
-async def test_a_transaction_on_thread_reads_its_writes_and_commits_once_done(items: Database) -> None:
+
+def on_thread(db: Database, how: str, name: str, fn: Callable[[Tx], Awaitable[T]]) -> Awaitable[T]:
+    return db.transaction_on_thread(name, fn) if how == "awaited" else db.start_on_thread(name, fn)
+
+
+@HOW
+async def test_a_transaction_on_thread_reads_its_writes_and_commits_once_done(items: Database, how: str) -> None:
     async def run(tx: Tx) -> list[str]:
         await tx.executemany("INSERT INTO items (id, name, n) VALUES (?, ?, ?)", [(1, "a", 1), (2, "b", 2)])
         changed = await tx.execute("UPDATE items SET n = n + 10 WHERE id = ?", (2,))
@@ -552,11 +567,12 @@ async def test_a_transaction_on_thread_reads_its_writes_and_commits_once_done(it
         assert row == {"n": 12}
         return [r["name"] for r in await tx.fetch_all("SELECT name FROM items ORDER BY id")]
 
-    assert await items.transaction_on_thread("on_thread", run) == ["a", "b"]
+    assert await on_thread(items, how, "on_thread", run) == ["a", "b"]
     assert await names(items) == ["a", "b"]
 
 
-async def test_a_failing_transaction_on_thread_keeps_nothing_and_keeps_its_error(items: Database) -> None:
+@HOW
+async def test_a_failing_transaction_on_thread_keeps_nothing_and_keeps_its_error(items: Database, how: str) -> None:
     await insert(items, 1, "taken")
 
     async def clash(tx: Tx) -> None:
@@ -564,14 +580,14 @@ async def test_a_failing_transaction_on_thread_keeps_nothing_and_keeps_its_error
         await tx.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(3, "other"), (4, "taken")])
 
     with pytest.raises(UniqueViolation):
-        await items.transaction_on_thread("clash", clash)
+        await on_thread(items, how, "clash", clash)
 
     async def raises(tx: Tx) -> None:
         await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (5, "five"))
         raise Boom("after a write")
 
     with pytest.raises(Boom):
-        await items.transaction_on_thread("raises", raises)
+        await on_thread(items, how, "raises", raises)
 
     async def ignores(tx: Tx) -> None:
         await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (6, "six"))
@@ -581,20 +597,56 @@ async def test_a_failing_transaction_on_thread_keeps_nothing_and_keeps_its_error
             pass  # ignoring it must not commit the transaction
 
     with pytest.raises(DatabaseError):
-        await items.transaction_on_thread("ignores", ignores)
+        await on_thread(items, how, "ignores", ignores)
     assert await names(items) == ["taken"]
 
 
+@HOW
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_sqlite_a_transaction_on_thread_that_awaits_anything_else_fails_and_keeps_nothing(
-        items: Database) -> None:
+        items: Database, how: str) -> None:
     async def waits(tx: Tx) -> None:
         await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (1, "one"))
         await asyncio.sleep(0)  # would run the rest on the database's thread outside the loop
 
     with pytest.raises(RuntimeError, match="awaited something other than its Tx"):
-        await items.transaction_on_thread("waits", waits)
+        await on_thread(items, how, "waits", waits)
     assert await names(items) == []
     await insert(items, 2, "two")  # the writer goes on
     assert await names(items) == ["two"]
 
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_a_started_transaction_runs_while_the_loop_is_busy(items: Database) -> None:
+    """`start_on_thread` hands the transaction to the connection's thread before it returns:
+    it commits while the event loop is still busy with something else (here, sleeping)."""
+    assert isinstance(items, SqliteDatabase)
+
+    async def add(tx: Tx) -> str:
+        await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (1, "one"))
+        return "done"
+
+    started = items.start_on_thread("add", add)
+    outside = sqlite3.connect(items.path, timeout=5)
+    try:
+        for _ in range(100):  # the loop is blocked all this time: only the thread can commit
+            time.sleep(0.02)
+            if outside.execute("SELECT name FROM items").fetchall() == [("one",)]:
+                break
+        else:
+            pytest.fail("the started transaction did not commit while the loop was busy")
+    finally:
+        outside.close()
+    assert await started == "done"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_a_started_transaction_given_up_on_still_frees_the_connection(items: Database) -> None:
+    async def add(tx: Tx) -> None:
+        await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (1, "one"))
+
+    started = items.start_on_thread("add", add)
+    started.cancel()  # its caller stopped waiting: what ran on the thread stands
+    await insert(items, 2, "two")  # and the connection is free for the next
+    assert await names(items) == ["one", "two"]
