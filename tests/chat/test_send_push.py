@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 from .conftest import Chat, assert_error, direct_id
@@ -151,6 +153,36 @@ async def test_a_repeated_client_msg_id_yields_the_same_message_and_no_second_pu
     status, page = await alice.api.call("GET", f"/api/v1/conversations/{direct_id(alice, bob)}/messages")
     assert status == 200
     assert [m["client_msg_id"] for m in page["items"]] == ["same", "burst", "same"]
+
+
+async def test_repeats_in_the_batches_right_after_their_first_copy_get_the_first(make_chat: Any) -> None:
+    """The writer stores a batch while it answers the one before: a repeat sent in waves,
+    one or two batches behind its first copy, still gets that copy and pushes nothing."""
+    chat = await make_chat(chat={"send_rate_per_s": 1000, "send_burst": 1000, "frame_rate_per_s": 0})
+    alice, bob = await chat.user("alice"), await chat.user("bob")
+    a, b = await chat.connect(alice), await chat.connect(bob)
+    count = 60
+    frames = 0
+    for i in range(count):
+        await a.send({"type": "send", "id": f"n{i}", "to": bob.id, "client_msg_id": f"m{i}",
+                      "kind": "text", "body": {"text": f"m{i}"}})
+        frames += 1
+        if i >= 2:
+            await a.send({"type": "send", "id": f"r{i - 2}", "to": bob.id, "client_msg_id": f"m{i - 2}",
+                          "kind": "text", "body": {"text": "a repeat"}})
+            frames += 1
+        if i % 7 == 0:
+            await asyncio.sleep(0.002)  # waves: some arrive while a batch is stored
+    sent = {}
+    for _ in range(frames):
+        frame = await a.expect("sent")
+        sent[frame["id"]] = frame["message"]
+    for i in range(count - 2):
+        assert sent[f"r{i}"] == sent[f"n{i}"], i
+    assert [sent[f"n{i}"]["seq"] for i in range(count)] == list(range(1, count + 1))
+    pushed = [(await b.expect("message"))["message"] for _ in range(count)]
+    assert pushed == [sent[f"n{i}"] for i in range(count)]
+    assert await b.barrier() == []
 
 
 async def test_send_by_conversation_id_and_reply_to(chat: Chat) -> None:
