@@ -1,7 +1,8 @@
 """The send queue: pending sends are stored together, one transaction per batch.
 
 One writer task drains whatever sends are waiting (up to `batch_max`), and in one
-transaction: answers repeats of a `(sender, client_msg_id)` with the stored message, reserves
+transaction: answers repeats of a `(sender, client_msg_id)` with the stored message (looked
+for only once the unique index refused one: see `SendWriter._start`), reserves
 each conversation's next seqs, inserts the messages and their outbox rows, and advances the
 senders' own read cursors. Only after the commit is each sender's future resolved, so `sent`
 means durable. The outbox rows of the previous batch, already dispatched, are deleted in the
@@ -25,7 +26,7 @@ import orjson
 from ..clock import Clock
 from ..errors import LuckyError, validation_failed
 from ..ids import Snowflake
-from ..storage import Database, DatabaseError, Tx
+from ..storage import Database, DatabaseError, Tx, UniqueViolation
 from ..storage.stores.conversations import ConversationStore
 from ..search.segment import index_text
 from ..storage.stores.messages import MessageRow, MessageStore
@@ -225,8 +226,17 @@ class SendWriter:
             if writing is not None:
                 try:
                     stored = await self._finish(writing)
+                except UniqueViolation:  # a repeat of a stored send: look for repeats this time
+                    stored = await self._store_looking_for_repeats(batch)
                 except Exception:  # one item at a time, so that one bad send fails alone
                     await self._store_one_by_one(batch)
+
+    async def _store_looking_for_repeats(self, batch: list[PendingSend]) -> _Stored | None:
+        try:
+            return await self._finish(self._start(batch, look_for_repeats=True))
+        except Exception:  # one item at a time, so that one bad send fails alone
+            await self._store_one_by_one(batch)
+            return None
 
     async def _store_one_by_one(self, batch: list[PendingSend]) -> None:
         if len(batch) == 1:
@@ -234,13 +244,19 @@ class SendWriter:
             return
         for item in batch:
             try:
-                self._settle(await self._finish(self._start([item])))
+                self._settle(await self._finish(self._start([item], look_for_repeats=True)))
             except Exception:
                 raise_into(item, "could not store the message")
 
-    def _start(self, batch: list[PendingSend]) -> _Writing:
+    def _start(self, batch: list[PendingSend], look_for_repeats: bool = False) -> _Writing:
         """Start storing a batch in one transaction; `_finish` awaits it, `_settle` answers
-        and dispatches it."""
+        and dispatches it.
+
+        A batch first goes without looking for repeats of stored sends: a repeat is rare (a
+        client that resends after reconnecting), and the unique `(sender_id, client_msg_id)`
+        index refuses one anyway, failing the batch, which is then stored again looking for
+        them (`look_for_repeats`). Not looking saves a statement, and on PostgreSQL a round
+        trip, per batch. Repeats inside the batch are always found, before its statements."""
         now = self._clock.now_ms()
         done_before, self._dispatched = self._dispatched, []
         results: dict[int, tuple[Message, bool]] = {}
@@ -253,8 +269,10 @@ class SendWriter:
             results.clear()
             unused_ids = iter(ids)
             await self._outbox.delete(tx, done_before)
-            keys = list(dict.fromkeys(item.key for item in batch))
-            stored = {(r.sender_id, r.client_msg_id): r for r in await self._messages.existing(tx, keys)}
+            stored: dict[tuple[int, str], MessageRow] = {}
+            if look_for_repeats:
+                keys = list(dict.fromkeys(item.key for item in batch))
+                stored = {(r.sender_id, r.client_msg_id): r for r in await self._messages.existing(tx, keys)}
             fresh: dict[tuple[int, str], Message] = {}
             by_conversation: dict[str, list[PendingSend]] = {}
             for index, item in enumerate(batch):

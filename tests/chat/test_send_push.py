@@ -185,6 +185,27 @@ async def test_repeats_in_the_batches_right_after_their_first_copy_get_the_first
     assert await b.barrier() == []
 
 
+async def test_a_repeat_among_new_sends_costs_them_no_seq_and_no_answer(chat: Chat) -> None:
+    """A batch is first stored without looking for repeats of stored sends (the unique index
+    refuses one); stored again looking for them, its new sends still get seqs with no gap."""
+    alice, bob = await chat.user("alice"), await chat.user("bob")
+    a, b = await chat.connect(alice), await chat.connect(bob)
+    first = (await a.send_text(bob.id, "first", "m0"))["message"]
+    assert (await b.expect("message"))["message"] == first
+    for frame_id, cmid in (("n1", "m1"), ("r0", "m0"), ("n2", "m2"), ("n3", "m3")):
+        await a.send({"type": "send", "id": frame_id, "to": bob.id, "client_msg_id": cmid,
+                      "kind": "text", "body": {"text": cmid}})
+    sent = {}
+    for _ in range(4):
+        frame = await a.expect("sent")
+        sent[frame["id"]] = frame["message"]
+    assert sent["r0"] == first
+    assert [sent[f]["seq"] for f in ("n1", "n2", "n3")] == [2, 3, 4]
+    pushed = [(await b.expect("message"))["message"] for _ in range(3)]
+    assert pushed == [sent["n1"], sent["n2"], sent["n3"]]
+    assert await b.barrier() == []
+
+
 async def test_send_by_conversation_id_and_reply_to(chat: Chat) -> None:
     alice, bob = await chat.user("alice"), await chat.user("bob")
     a, b = await chat.connect(alice), await chat.connect(bob)
