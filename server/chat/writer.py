@@ -221,6 +221,10 @@ class SendWriter:
             batch = [item for item in batch if serialize_body(item)]
             writing = self._start(batch) if batch else None
             if stored is not None:
+                if writing is not None and isinstance(writing.future, asyncio.Task):
+                    # Not started yet (PostgreSQL): let it send its first statements, then
+                    # answer the batch before while the database works on them.
+                    await asyncio.sleep(0)
                 self._settle(stored)
                 stored = None
             if writing is not None:
