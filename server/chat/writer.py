@@ -171,7 +171,6 @@ class SendWriter:
         await self._task
         self._task = None
         await self.flush_dispatched()
-        log.warning("WRITER batches %d messages %d", self.batches, self.messages_stored)
 
     async def flush_dispatched(self) -> None:
         """Delete the outbox rows of messages dispatched since the last batch; a busy writer
