@@ -221,6 +221,17 @@ class _Job:
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+def _answer(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    """Hand a transaction's (ok, result or error) to its caller, unless it gave up."""
+    if future.done():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 def _run_on_thread(db: sqlite3.Connection, fn: Callable[[Tx], Awaitable[Any]], begin: str, end: str,
                    undo: tuple[str, ...]) -> tuple[bool, Any]:
     """On the connection's thread: `begin`, `fn` driven to its end, then `end`; on failure
@@ -373,20 +384,28 @@ class SqliteDatabase(Database):
             raise DatabaseError("the database is not open")
         if self._writer_task.done():
             raise DatabaseError("the SQLite writer has stopped; restart the server")
-        if job.on_thread and self._loop_waiting and self._free.is_set() and self._writer is not None:
+        conn = self._free_for_caller() if job.on_thread else None
+        if conn is not None:
             # Nothing else is waiting or running: the transaction goes to the connection's
             # thread from here, without a hop through the queue and the loop's task. The send
             # writer's batches are such transactions, so a send is batched once (by the
             # writer), not twice.
-            await self._exclusively(self._writer, [job])
+            await self._exclusively(conn, [job])
         else:
             self._queue.put_nowait(job)
         return await job.future
 
+    def _free_for_caller(self) -> aiosqlite.Connection | None:
+        """The writer connection, when a transaction may go to it straight from its caller:
+        the write loop waits for work and no batch holds the connection."""
+        running = self._writer_task is not None and not self._writer_task.done() and not self._closing
+        if running and self._loop_waiting and self._free.is_set():
+            return self._writer
+        return None
+
     def start_on_thread(self, name: str, fn: Callable[[Tx], Awaitable[T]]) -> asyncio.Future[T]:
-        conn = self._writer
-        idle = self._loop_waiting and self._free.is_set() and not self._closing
-        if conn is None or not idle or self._writer_task is None or self._writer_task.done():
+        conn = self._free_for_caller()
+        if conn is None:
             return super().start_on_thread(name, fn)
         # As `_enqueue`'s path from the caller, minus the awaits: the connection is taken
         # (`_free`) until the outcome is back on the loop, so nothing else interleaves on it.
@@ -397,19 +416,8 @@ class SqliteDatabase(Database):
 
         def finish(outcome: tuple[bool, Any]) -> None:  # on the loop
             self._free.set()
-            ok, value = outcome
-            if ok:
-                self.batches_committed += 1
-                self.last_batch_size = 1
-            elapsed = time.perf_counter() - started
-            if elapsed > 0.5:
-                log.warning("slow sqlite transaction (%s) took %.3fs", name, elapsed)
-            if future.done():  # its caller gave up (cancelled); the outcome stands
-                return
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            self._record(outcome[0], 1, started, name)
+            _answer(future, outcome)  # unless its caller gave up (cancelled): the outcome stands
 
         def run() -> None:  # on the connection's thread
             try:
@@ -506,21 +514,18 @@ class SqliteDatabase(Database):
                 if not job.future.done():
                     job.future.set_exception(DatabaseError("the SQLite writer was stopped mid-batch"))
             raise
-        else:
-            if committed:
-                self.batches_committed += 1
-                self.last_batch_size = len(batch)
-        for job, (ok, value) in zip(batch, outcomes):
-            if job.future.done():
-                continue
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        self._record(committed, len(batch), started, batch[0].name)
+        for job, outcome in zip(batch, outcomes):
+            _answer(job.future, outcome)
+
+    def _record(self, committed: bool, size: int, started: float, name: str) -> None:
+        """Counts for /metrics, and a warning for a batch slow enough for users to notice."""
+        if committed:
+            self.batches_committed += 1
+            self.last_batch_size = size
         elapsed = time.perf_counter() - started
         if elapsed > 0.5:
-            log.warning("slow sqlite batch: %d transactions (%s...) took %.3fs",
-                        len(batch), batch[0].name, elapsed)
+            log.warning("slow sqlite batch: %d transactions (%s...) took %.3fs", size, name, elapsed)
 
     async def _run_alone(self, conn: aiosqlite.Connection, job: _Job) -> tuple[bool, Any]:
         """A lone transaction (the send path's usual case) needs no savepoint: BEGIN goes with

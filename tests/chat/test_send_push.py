@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from typing import Any
 
 from .conftest import Chat, assert_error, direct_id
@@ -173,7 +172,7 @@ async def test_repeats_in_the_batches_right_after_their_first_copy_get_the_first
             frames += 1
         if i % 7 == 0:
             await asyncio.sleep(0.002)  # waves: some arrive while a batch is stored
-    sent = {}
+    sent: dict[str, dict[str, Any]] = {}
     for _ in range(frames):
         frame = await a.expect("sent")
         sent[frame["id"]] = frame["message"]
@@ -195,7 +194,7 @@ async def test_a_repeat_among_new_sends_costs_them_no_seq_and_no_answer(chat: Ch
     for frame_id, cmid in (("n1", "m1"), ("r0", "m0"), ("n2", "m2"), ("n3", "m3")):
         await a.send({"type": "send", "id": frame_id, "to": bob.id, "client_msg_id": cmid,
                       "kind": "text", "body": {"text": cmid}})
-    sent = {}
+    sent: dict[str, dict[str, Any]] = {}
     for _ in range(4):
         frame = await a.expect("sent")
         sent[frame["id"]] = frame["message"]

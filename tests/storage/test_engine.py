@@ -616,7 +616,6 @@ async def test_sqlite_a_transaction_on_thread_that_awaits_anything_else_fails_an
     assert await names(items) == ["two"]
 
 
-
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_sqlite_a_started_transaction_runs_while_the_loop_is_busy(items: Database) -> None:
     """`start_on_thread` hands the transaction to the connection's thread before it returns:
@@ -648,5 +647,5 @@ async def test_sqlite_a_started_transaction_given_up_on_still_frees_the_connecti
 
     started = items.start_on_thread("add", add)
     started.cancel()  # its caller stopped waiting: what ran on the thread stands
-    await insert(items, 2, "two")  # and the connection is free for the next
+    await asyncio.wait_for(insert(items, 2, "two"), 10)  # and the connection is free for the next
     assert await names(items) == ["one", "two"]
